@@ -1,0 +1,6 @@
+"""The block library: pure-PyTorch building blocks of the classic CNN literature, assembled from plain specs."""
+
+from blocks.assemble import Network, build_model
+from blocks.registry import BLOCKS, HEADS, Registry, get_block, register_block
+
+__all__ = ["BLOCKS", "HEADS", "Network", "Registry", "build_model", "get_block", "register_block"]

@@ -1,0 +1,4 @@
+"""Importing this package registers every block family and head."""
+
+from blocks import heads, pooling  # noqa: F401
+from blocks.families import plain  # noqa: F401
