@@ -1,0 +1,43 @@
+"""`python -m experiments.train model=... data=...`: fit, validate and test one configuration."""
+
+from __future__ import annotations
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from nas.config import to_plain
+
+
+def summary_lines(result) -> list[str]:
+    """The human summary of one run."""
+    m = result.metrics
+    lines = [
+        f"run        {result.name}",
+        f"val acc    {m.get('val/acc', float('nan')):.4f}   (best {m.get('val/acc_best', float('nan')):.4f})",
+    ]
+    if "test/acc" in m:
+        lines.append(f"test acc   {m['test/acc']:.4f}   (top-5 {m.get('test/acc5', float('nan')):.4f})")
+    lines += [
+        f"params     {result.params:,}",
+        f"MACs       {result.macs:,}",
+        f"wall time  {result.wall_time_s:.1f} s",
+        f"train      {result.train_images_per_s:,.0f} images/s",
+        f"outputs    {result.output_dir}",
+    ]
+    return lines
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    from nas.fit import fit
+
+    plain = to_plain(cfg)
+    plain["output_dir"] = HydraConfig.get().runtime.output_dir
+    result = fit(plain)
+    print("\n".join(summary_lines(result)))
+    return result.metrics.get("val/acc", float("nan"))
+
+
+if __name__ == "__main__":
+    main()

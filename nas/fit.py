@@ -1,0 +1,178 @@
+"""Fit one fully-resolved configuration and return its result record: train, ablate and search all call this."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from blocks.cost import count_macs, count_params
+from nas.config import make_trainer, resolve_spec
+from nas.module import Classifier
+from nas.optim import validate_optim
+from nas.tracking import make_logger, save_run_record, validate_logger, write_json
+
+
+class ThroughputMonitor(pl.Callback):
+    """Training images per second, counting only training batches (data slicing included, validation not)."""
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.seconds = 0.0
+        self._mark = 0.0
+        self.epoch_rates: list[float] = []
+        self._epoch_images = 0
+        self._epoch_seconds = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._epoch_images, self._epoch_seconds = 0, 0.0
+        self._mark = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
+        now = time.perf_counter()
+        self._epoch_seconds += now - self._mark
+        self._epoch_images += len(batch[1])
+        self._mark = now
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.images += self._epoch_images
+        self.seconds += self._epoch_seconds
+        if self._epoch_seconds > 0:
+            self.epoch_rates.append(self._epoch_images / self._epoch_seconds)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds else float("nan")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one fit produced: the record every caller (train, ablate, search) stores and compares."""
+
+    name: str
+    output_dir: str
+    spec: dict[str, Any]
+    params: int
+    macs: int
+    metrics: dict[str, float]
+    wall_time_s: float
+    train_images_per_s: float
+    state: str = "COMPLETE"
+    reason: str = ""
+    checkpoint: str | None = None
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def validate(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Check every part of a config that can be checked without training; returns the resolved spec."""
+    from blocks import build_model
+    from nas.data import validate_data_config
+
+    for key in ("data", "model", "optim", "trainer"):
+        if key not in cfg:
+            raise ValueError(f"config has no {key!r} section; it needs data, model, optim and trainer")
+    validate_data_config(cfg["data"])
+    validate_optim(cfg["optim"])
+    validate_logger(cfg.get("logger") or {"name": "none"})
+    spec = resolve_spec(cfg)
+    build_model(spec)  # raises on unknown blocks / impossible shapes
+    return spec
+
+
+def fit(
+    cfg: dict[str, Any],
+    *,
+    callbacks: list[pl.Callback] | None = None,
+    group: str | None = None,
+    job_type: str = "train",
+    tags: list[str] | None = None,
+    verbose: bool = True,
+) -> RunResult:
+    """Train, validate and (if `cfg.test`) test one configuration; save its record in `cfg.output_dir`."""
+    from nas.data import build_datamodule
+
+    spec = validate(cfg)
+    seed = int(cfg.get("seed", 0))
+    out = Path(cfg.get("output_dir") or f"outputs/runs/{time.strftime('%Y%m%d-%H%M%S')}")
+    name = str(cfg.get("name") or spec.get("name", "run"))
+    pl.seed_everything(seed, workers=True, verbose=False)
+    data_cfg = dict(cfg["data"])
+    if data_cfg.get("seed") is None:
+        data_cfg["seed"] = seed
+    trainer_cfg = dict(cfg["trainer"])
+    save_run_record(out, cfg, spec)
+
+    dm = build_datamodule(data_cfg)
+    module = Classifier(
+        spec, cfg["optim"], batch_size=int(data_cfg.get("batch_size", 128)),
+        channels_last=bool(trainer_cfg.get("channels_last", False)),
+    )
+    params = count_params(module.model)
+    macs = count_macs(module.model, (1, spec["in_channels"], spec["input_size"], spec["input_size"]))
+    logger = make_logger(
+        cfg.get("logger") or {"name": "none"}, out, {**cfg, "spec": spec}, name=name, group=group,
+        job_type=job_type, tags=tags,
+    )
+    monitor = ThroughputMonitor()
+    cbs: list[pl.Callback] = [monitor, *(callbacks or [])]
+    ckpt_cb = None
+    if cfg.get("checkpoint", True):
+        from pytorch_lightning.callbacks import ModelCheckpoint
+
+        ckpt_cb = ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="last", save_top_k=1, monitor=None)
+        cbs.append(ckpt_cb)
+    trainer = make_trainer(
+        trainer_cfg, logger=logger, callbacks=cbs, out=out,
+        enable_checkpointing=ckpt_cb is not None, enable_model_summary=False,
+        enable_progress_bar=bool(trainer_cfg.get("enable_progress_bar", verbose)),
+    )
+    if logger is not None:
+        logger.log_hyperparams({"params": params, "macs": macs})
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=dm)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+        if cfg.get("test", True):
+            trainer.test(module, datamodule=dm, verbose=False)
+            metrics.update(
+                {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+            )
+    finally:
+        wall = time.perf_counter() - start
+        _finish_wandb(logger)
+    metrics = {k: v for k, v in sorted(metrics.items()) if not k.endswith("_step")}
+    result = RunResult(
+        name=name,
+        output_dir=str(out),
+        spec=spec,
+        params=params,
+        macs=macs,
+        metrics=metrics,
+        wall_time_s=wall,
+        train_images_per_s=monitor.images_per_s,
+        checkpoint=ckpt_cb.last_model_path or ckpt_cb.best_model_path if ckpt_cb else None,
+        seed=seed,
+    )
+    write_json(out / "metrics.json", result.to_dict())
+    return result
+
+
+def _finish_wandb(logger: Any) -> None:
+    """Close the W&B run (a no-op for other loggers)."""
+    try:
+        from pytorch_lightning.loggers import WandbLogger
+
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            if wandb.run is not None:
+                wandb.finish()
+    except Exception:  # closing a logger must never hide the run's own result or error
+        pass

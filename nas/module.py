@@ -1,0 +1,88 @@
+"""The LightningModule: a classifier built from a plain model spec and a plain optimisation config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from blocks import build_model
+from nas.optim import build_optimizer, build_scheduler
+
+
+class Classifier(pl.LightningModule):
+    """Trains the network a spec describes. Hyperparameters are plain data, so a checkpoint alone rebuilds it.
+
+    Logs `train/loss`, `train/acc`, `val/loss`, `val/acc`, `val/acc5`, `val/acc_best`, `test/*`, and the LR.
+    """
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        optim: dict[str, Any],
+        batch_size: int = 128,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(spec)
+        self.channels_last = channels_last
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        n = int(spec["num_classes"])
+        self.train_acc = MulticlassAccuracy(n, average="micro")
+        self.val_acc = MulticlassAccuracy(n, average="micro")
+        self.val_acc5 = MulticlassAccuracy(n, top_k=min(5, n), average="micro")
+        self.test_acc = MulticlassAccuracy(n, average="micro")
+        self.test_acc5 = MulticlassAccuracy(n, top_k=min(5, n), average="micro")
+        self.val_acc_best = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.train_acc(logits.detach(), y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.val_acc(logits, y)
+        self.val_acc5(logits, y)
+        self.log("val/loss", F.cross_entropy(logits, y), on_epoch=True, batch_size=len(y))
+        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("val/acc5", self.val_acc5, on_epoch=True, batch_size=len(y))
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        acc = self.trainer.callback_metrics.get("val/acc")
+        if acc is not None:
+            self.val_acc_best = max(self.val_acc_best, float(acc))
+        self.log("val/acc_best", self.val_acc_best)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.test_acc(logits, y)
+        self.test_acc5(logits, y)
+        self.log("test/loss", F.cross_entropy(logits, y), on_epoch=True, batch_size=len(y))
+        self.log("test/acc", self.test_acc, on_epoch=True, batch_size=len(y))
+        self.log("test/acc5", self.test_acc5, on_epoch=True, batch_size=len(y))
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt = build_optimizer(self.model, self.hparams.optim, self.hparams.batch_size)
+        total = int(self.trainer.estimated_stepping_batches)
+        epochs = max(1, int(self.trainer.max_epochs or 1))
+        sched = build_scheduler(opt, self.hparams.optim, total, max(1, total // epochs))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
