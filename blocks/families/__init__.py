@@ -2,3 +2,4 @@
 
 from blocks import heads, pooling  # noqa: F401
 from blocks.families import plain  # noqa: F401
+from blocks.families import stems  # noqa: F401
