@@ -3,3 +3,4 @@
 from blocks import heads, pooling  # noqa: F401
 from blocks.families import plain  # noqa: F401
 from blocks.families import stems  # noqa: F401
+from blocks.families import mobile, resnet, squeeze  # noqa: F401
