@@ -202,7 +202,9 @@ class Pool(nn.Module):
     """A pooling layer as a block: `type` picks the pooling, `kernel` / `padding` / `ceil` the window.
 
     The block's stride is the window's stride; `kernel` defaults to the stride (non-overlapping windows).
-    Channels are kept (doubled by avg_max_cat): a different `out_channels` is a ValueError.
+    A spec entry must say `stride: 2` to downsample: the assembler's default stride is 1, which with the
+    default kernel is an identity. Channels are kept (doubled by avg_max_cat): a different `out_channels`
+    is a ValueError.
     """
 
     example_params: ClassVar[dict[str, Any]] = {"type": "max"}
