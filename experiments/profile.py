@@ -156,36 +156,51 @@ def line_ms(fit: dict[str, float], macs: float) -> float:
     return fit["slope_ms_per_gmac"] * macs / 1e9 + fit["intercept_ms"]
 
 
+def _times(ratio: float) -> str:
+    return f"{ratio:.2f}x slower" if ratio >= 1 else f"{1 / ratio:.2f}x faster"
+
+
 def summarize(models: list[dict[str, Any]], fit: dict[str, float] | None, failed: dict[str, str]) -> str:
+    """The readable findings; also adds `ms_per_gmac`, `vs_dense_line` and `vs_dense_per_op` to `models`."""
+    import statistics
+
+    for m in models:
+        if math.isfinite(m["latency_bs1_ms"]) and m["macs"]:
+            m["ms_per_gmac"] = m["latency_bs1_ms"] / (m["macs"] / 1e9)
+    dense_cost = [m["ms_per_gmac"] for m in models if not m["separable"] and "ms_per_gmac" in m]
+    per_op = statistics.median(dense_cost) if dense_cost else math.nan
     lines = []
     if fit is None:
         lines.append("dense line: fewer than two dense-convolution networks were measured, no fit")
     else:
         lines.append(
             f"dense-convolution line over {fit['n']} networks: "
-            f"latency = {fit['slope_ms_per_gmac']:.2f} ms/GMAC "
-            f"x MACs + {fit['intercept_ms']:.2f} ms (R^2 = {fit['r2']:.3f})"
+            f"latency = {fit['slope_ms_per_gmac']:.2f} ms/GMAC x MACs + {fit['intercept_ms']:.2f} ms "
+            f"(R^2 = {fit['r2']:.3f}); their median cost {per_op:.1f} ms/GMAC"
         )
-        for m in models:
-            if m["separable"] and math.isfinite(m["latency_bs1_ms"]):
-                on_line = line_ms(fit, m["macs"])
-                ratio = m["latency_bs1_ms"] / on_line if on_line > 0 else math.inf
-                m["vs_dense_line"] = ratio
-                lines.append(
-                    f"  {m['model']} (depthwise-separable, {m['macs'] / 1e9:.2f} GMACs): "
-                    f"{m['latency_bs1_ms']:.1f} ms "
-                    f"measured vs {on_line:.1f} ms on the dense line: {ratio:.2f}x "
-                    f"{'slower' if ratio >= 1 else 'faster'} than its MACs predict"
-                )
-        if not any(m["separable"] for m in models):
-            lines.append("  no depthwise-separable network was profiled")
-    for m in models:
-        if m["model"] and m.get("latency_bs1_ms", 0) and m["macs"]:
-            m["ms_per_gmac"] = m["latency_bs1_ms"] / (m["macs"] / 1e9)
+    separable = [m for m in models if m["separable"] and "ms_per_gmac" in m]
+    for m in separable:
+        text = (
+            f"  {m['model']} (depthwise-separable, {m['macs'] / 1e9:.3f} GMACs): {m['latency_bs1_ms']:.2f} ms"
+        )
+        if fit is not None:
+            on_line = line_ms(fit, m["macs"])
+            if on_line > 0:
+                m["vs_dense_line"] = m["latency_bs1_ms"] / on_line
+                text += f", {_times(m['vs_dense_line'])} than the dense line at its MACs ({on_line:.2f} ms)"
+        if math.isfinite(per_op):
+            m["vs_dense_per_op"] = m["ms_per_gmac"] / per_op
+            text += (
+                f"; {m['ms_per_gmac']:.1f} ms/GMAC, {_times(m['vs_dense_per_op'])} per operation than "
+                "the dense networks' median"
+            )
+        lines.append(text)
+    if not separable:
+        lines.append("  no depthwise-separable network was profiled")
     capped = [m for m in models if m["capped_at"]]
     if capped:
         lines.append(
-            "capped by the time budget (batch sizes from the one named were skipped): "
+            "capped by the time budget (that batch size and larger ones skipped): "
             + ", ".join(f"{m['model']} at {m['capped_at']}" for m in capped)
         )
     else:
@@ -372,8 +387,13 @@ def main(argv: list[str] | None = None) -> ProfileReport:
     except ValueError:
         p.error(f"--batches must be comma-separated integers, got {args.batches!r}")
     names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    try:  # bad names and settings: one line, before any timing
+        models = load_models(names)
+        LatencyConfig.from_cfg(threads=args.threads, device=args.device)
+    except (KeyError, ValueError) as e:
+        p.error(e.args[0] if e.args else str(e))
     report = run_profile(
-        load_models(names),
+        models,
         out=Path(args.out),
         batches=batches,
         input_size=args.input_size,

@@ -8,7 +8,8 @@ error between them. Repeatability: the coefficient of variation of `--repeats` i
 Spearman >= 0.9, median APE <= 15 %, CV <= 5 %.
 
 Specs come from `--space`: `plain` (conv stacks), `residual` (ResNet basic blocks), `mixed` (both, the
-default) — small generators here — or, once the search spaces exist, a space name from conf/space/.
+default) — small generators here — or the name of a search space in conf/space/ (uniformly random
+configurations of it, e.g. `--space resnet_like`).
 """
 
 from __future__ import annotations
@@ -74,18 +75,29 @@ def random_conv_spec(
 
 
 def spec_sampler(space: str, **shape: Any) -> Callable[[random.Random], dict[str, Any]]:
-    """A function rng -> spec for a built-in generator or a search space in conf/space/."""
+    """A function rng -> spec: a built-in generator, or random configurations of a search space.
+
+    `shape` (input_size, in_channels, num_classes) is set on every spec, as the engine does from the data.
+    """
     if space in BUILTIN_SOURCES:
         return lambda rng: random_conv_spec(rng, kind=space, **shape)
-    try:
-        # The search spaces (conf/space/, issue 5) are expected to offer a seeded random sample of a space.
-        from nas.space import random_spec  # type: ignore[import-not-found]
-    except ImportError:
-        raise KeyError(
-            f"unknown spec source {space!r}; valid: {', '.join(BUILTIN_SOURCES)} (search spaces from "
-            "conf/space/ become valid once nas.space provides random_spec(space, rng, **shape))"
-        ) from None
-    return lambda rng: random_spec(space, rng, **shape)
+    from nas.space import SpecRejected, list_spaces, load_space
+
+    if space not in {name for name, _ in list_spaces()}:
+        valid = [*BUILTIN_SOURCES, *(name for name, _ in list_spaces())]
+        raise KeyError(f"unknown spec source {space!r}; valid: {', '.join(valid)}")
+    loaded = load_space(space)
+
+    def draw(rng: random.Random) -> dict[str, Any]:
+        for _ in range(100):  # a derivation may reject a draw (e.g. RegNet widths that quantise to nothing)
+            try:
+                spec = loaded.sample_random(rng.randrange(2**31)).spec
+            except SpecRejected:
+                continue
+            return {**spec, **shape}
+        raise ValueError(f"space {space!r} rejected 100 random draws in a row")
+
+    return draw
 
 
 def spearman(a: list[float], b: list[float]) -> float:
@@ -106,7 +118,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     predictor = LatencyPredictor(cfg)
     print(f"device: {predictor.fp.label()} [{predictor.fp.key}]  batch {cfg.batch_size}  table: {cache}")
-    sample = spec_sampler(args.space, input_size=args.input_size)
+    sample = spec_sampler(
+        args.space, input_size=args.input_size, in_channels=args.in_channels, num_classes=args.num_classes
+    )
     rng = random.Random(args.seed)
     rows: list[dict[str, Any]] = []
     header = (
@@ -118,7 +132,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     for i in range(args.count):
         spec = sample(rng)
-        spec["name"] = f"{spec.get('name', 'spec')}"
         pred = predictor.predict(spec)
         meas = measure_latency(spec, None, cfg)
         cost = spec_costs(spec)
@@ -177,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="intra-op threads while timing")
     p.add_argument("--batch", type=int, default=1, help="images per call")
     p.add_argument("--input-size", type=int, default=32, help="input side in pixels")
+    p.add_argument("--in-channels", type=int, default=3, help="input image channels")
+    p.add_argument("--num-classes", type=int, default=10, help="classifier outputs")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--repeats", type=int, default=10, help="repeated measurements for the CV (>= 2)")
     p.add_argument("--max-time", type=float, default=2.0, help="timing cap per measurement, seconds")
@@ -186,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.count < 1 or args.repeats < 2:
         p.error("--count must be >= 1 and --repeats >= 2")
+    try:  # bad names and settings: one line, before any timing
+        spec_sampler(args.space, input_size=args.input_size)
+        LatencyConfig.from_cfg(device=args.device, threads=args.threads, batch_size=args.batch)
+    except (KeyError, ValueError) as e:
+        p.error(e.args[0] if e.args else str(e))
     result = run(args)
     f = result["figures"]
     if args.csv:
