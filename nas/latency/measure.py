@@ -214,8 +214,8 @@ def measure_latency(
     home = param.device if param is not None else torch.device("cpu")
     device = cfg.torch_device
     try:
+        model.eval().to(device)  # outside inference mode: parameters must stay usable for training
         with fixed_threads(cfg.threads), torch.inference_mode():
-            model.eval().to(device)
             x = torch.randn(cfg.batch_size, *map(int, input_shape), device=device)
             samples, number, rel, stable = time_call(lambda: model(x), cfg)
     finally:
@@ -266,8 +266,8 @@ def measure_layers(
     home = param.device if param is not None else torch.device("cpu")
     device = cfg.torch_device
     try:
+        chain.eval().to(device)  # outside inference mode: parameters must stay usable for training
         with fixed_threads(cfg.threads), torch.inference_mode():
-            chain.eval().to(device)
             x = torch.randn(cfg.batch_size, *map(int, input_shape), device=device)
             run = _chain_timer(list(modules), x, device)
             _warm_up(run, cfg)

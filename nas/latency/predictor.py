@@ -115,12 +115,15 @@ class LatencyPredictor:
         batch = self.cfg.batch_size
         act, norm = spec.get("act", "relu"), spec.get("norm", "batchnorm")
         common = {"v": KEY_VERSION, "batch": batch, "device": self.fp.key}
-        x = torch.empty(batch, *input_shape_of(spec), device="meta")
+        # Meta tensors unless the network had to be built for real (a block without meta kernels).
+        device = next((p.device for p in net.parameters()), torch.device("meta"))
+        x = torch.zeros(batch, *input_shape_of(spec), device=device)
         terms = []
         entries = list(iter_layers(dict(spec)))
         for (path, entry), module in zip(entries, net.features, strict=True):
             in_shape = tuple(x.shape[1:])
-            x = module(x)
+            with torch.no_grad():
+                x = module(x)
             resolved = {
                 **entry,
                 "act": entry.get("act", act),
