@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("WANDB_MODE", "offline")
+# Test tensors are tiny: one intra-op thread is faster than two fighting over a shared 2-core machine.
+torch.set_num_threads(1)
 os.environ.setdefault("WANDB_SILENT", "true")
 
 # Small, fast synthetic data for end-to-end tests (a few hundred 16 px images).
