@@ -81,7 +81,9 @@ def build_block(
 ) -> tuple[nn.Module, int]:
     """Build one (possibly repeated) layer entry; returns the module and its output channels."""
     if "block" not in entry:
-        raise ValueError(f"layer entry {entry!r} has no 'block' key; valid blocks: {', '.join(BLOCKS.names())}")
+        raise ValueError(
+            f"layer entry {entry!r} has no 'block' key; valid blocks: {', '.join(BLOCKS.names())}"
+        )
     block_cls = BLOCKS.get(entry["block"])
     params = {k: v for k, v in entry.items() if k not in RESERVED}
     act = entry.get("act", act)

@@ -30,7 +30,9 @@ def resolve_spec(cfg: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def make_trainer(trainer_cfg: dict[str, Any], *, logger: Any, callbacks: list[Any], out: Path, **overrides: Any):
+def make_trainer(
+    trainer_cfg: dict[str, Any], *, logger: Any, callbacks: list[Any], out: Path, **overrides: Any
+):
     """A pytorch_lightning.Trainer from the `trainer` config group (unknown keys -> a clear error)."""
     import inspect
 

@@ -111,14 +111,21 @@ def fit(
 
     dm = build_datamodule(data_cfg)
     module = Classifier(
-        spec, cfg["optim"], batch_size=int(data_cfg.get("batch_size", 128)),
+        spec,
+        cfg["optim"],
+        batch_size=int(data_cfg.get("batch_size", 128)),
         channels_last=bool(trainer_cfg.get("channels_last", False)),
     )
     params = count_params(module.model)
     macs = count_macs(module.model, (1, spec["in_channels"], spec["input_size"], spec["input_size"]))
     logger = make_logger(
-        cfg.get("logger") or {"name": "none"}, out, {**cfg, "spec": spec}, name=name, group=group,
-        job_type=job_type, tags=tags,
+        cfg.get("logger") or {"name": "none"},
+        out,
+        {**cfg, "spec": spec},
+        name=name,
+        group=group,
+        job_type=job_type,
+        tags=tags,
     )
     monitor = ThroughputMonitor()
     cbs: list[pl.Callback] = [monitor, *(callbacks or [])]
@@ -126,11 +133,17 @@ def fit(
     if cfg.get("checkpoint", True):
         from pytorch_lightning.callbacks import ModelCheckpoint
 
-        ckpt_cb = ModelCheckpoint(dirpath=str(out / "checkpoints"), filename="last", save_top_k=1, monitor=None)
+        ckpt_cb = ModelCheckpoint(
+            dirpath=str(out / "checkpoints"), filename="last", save_top_k=1, monitor=None
+        )
         cbs.append(ckpt_cb)
     trainer = make_trainer(
-        trainer_cfg, logger=logger, callbacks=cbs, out=out,
-        enable_checkpointing=ckpt_cb is not None, enable_model_summary=False,
+        trainer_cfg,
+        logger=logger,
+        callbacks=cbs,
+        out=out,
+        enable_checkpointing=ckpt_cb is not None,
+        enable_model_summary=False,
         enable_progress_bar=bool(trainer_cfg.get("enable_progress_bar", verbose)),
     )
     if logger is not None:
@@ -138,7 +151,9 @@ def fit(
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=dm)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+        metrics = {
+            k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1
+        }
         if cfg.get("test", True):
             trainer.test(module, datamodule=dm, verbose=False)
             metrics.update(

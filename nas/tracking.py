@@ -23,7 +23,8 @@ def redact(obj: Any) -> Any:
     """A copy of `obj` with secrets masked: passwords inside URLs and values of key/password/token fields."""
     if isinstance(obj, dict):
         return {
-            k: ("***" if isinstance(k, str) and _SECRET_KEY.search(k) and v else redact(v)) for k, v in obj.items()
+            k: ("***" if isinstance(k, str) and _SECRET_KEY.search(k) and v else redact(v))
+            for k, v in obj.items()
         }
     if isinstance(obj, list | tuple):
         return type(obj)(redact(v) for v in obj)
@@ -36,7 +37,12 @@ def git_revision() -> dict[str, Any]:
     """The project's git commit and whether the work tree had uncommitted changes ("unknown" outside git)."""
     try:
         rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -131,8 +137,14 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def make_logger(
-    cfg: dict[str, Any], out: Path, run_config: dict[str, Any], *, name: str, group: str | None = None,
-    job_type: str = "train", tags: list[str] | None = None,
+    cfg: dict[str, Any],
+    out: Path,
+    run_config: dict[str, Any],
+    *,
+    name: str,
+    group: str | None = None,
+    job_type: str = "train",
+    tags: list[str] | None = None,
 ):
     """The Lightning logger the config asks for (None for `none`). W&B never blocks on a missing network."""
     validate_logger(cfg)

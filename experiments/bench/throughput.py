@@ -54,9 +54,14 @@ def platform_round(module: Classifier, dm, batches: int, progress: bool) -> floa
     monitor = ThroughputMonitor()
     trainer = make_trainer(
         {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "num_sanity_val_steps": 0},
-        logger=None, callbacks=[monitor], out=CONF_DIR.parent / "outputs" / "bench",
-        limit_train_batches=batches, limit_val_batches=0, enable_checkpointing=False,
-        enable_model_summary=False, enable_progress_bar=progress,
+        logger=None,
+        callbacks=[monitor],
+        out=CONF_DIR.parent / "outputs" / "bench",
+        limit_train_batches=batches,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
     )
     trainer.fit(module, datamodule=dm)
     return monitor.images_per_s
@@ -94,7 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     for r in range(args.rounds):
         rates["platform"].append(platform_round(module, dm, args.batches, not args.no_progress))
         rates["plain"].append(plain_round(plain, opt, sched, dm.train_dataloader(), args.batches))
-        print(f"round {r}: platform {rates['platform'][-1]:8.0f} img/s   plain {rates['plain'][-1]:8.0f} img/s")
+        print(
+            f"round {r}: platform {rates['platform'][-1]:8.0f} img/s   plain {rates['plain'][-1]:8.0f} img/s"
+        )
     med = {k: statistics.median(v[1:] if len(v) > 1 else v) for k, v in rates.items()}
     print(
         f"\n{args.model} on {args.data}, batch {args.batch_size}, {args.batches} batches x {args.rounds} rounds, "

@@ -63,7 +63,9 @@ def test_scheduler_drives_optimizer_lr():
 
 def test_sgd_nesterov_adamw_and_no_decay_groups():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
-    sgd = build_optimizer(model, {"name": "sgd", "nesterov": True, "weight_decay": 1e-4, "no_wd_bias_norm": True}, 8)
+    sgd = build_optimizer(
+        model, {"name": "sgd", "nesterov": True, "weight_decay": 1e-4, "no_wd_bias_norm": True}, 8
+    )
     assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["nesterov"]
     decay, free = sgd.param_groups
     assert decay["weight_decay"] == 1e-4 and [p.ndim for p in decay["params"]] == [4]

@@ -18,8 +18,10 @@ FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 
 def tiny_cfg(compose, tmp_path, *extra: str) -> dict:
-    cfg = compose("train", [*TINY_DATA, "logger=none", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
-                            *extra])
+    cfg = compose(
+        "train",
+        [*TINY_DATA, "logger=none", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", *extra],
+    )
     cfg["output_dir"] = str(tmp_path / "run")
     return cfg
 
@@ -31,7 +33,9 @@ def test_fit_trains_records_and_checkpoint_rebuilds_model(compose, tmp_path):
         assert (out / name).is_file(), name
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["metrics"]["val/acc"] == pytest.approx(result.metrics["val/acc"])
-    assert {"val/acc", "val/acc5", "val/acc_best", "test/acc", "test/acc5", "train/loss_epoch"} <= set(result.metrics)
+    assert {"val/acc", "val/acc5", "val/acc_best", "test/acc", "test/acc5", "train/loss_epoch"} <= set(
+        result.metrics
+    )
     # Two epochs on learnable data: better than chance (10 classes), and top-5 >= top-1.
     assert result.metrics["val/acc"] > 0.2
     assert result.metrics["test/acc5"] >= result.metrics["test/acc"]
@@ -46,8 +50,14 @@ def test_fit_trains_records_and_checkpoint_rebuilds_model(compose, tmp_path):
 
 
 def test_same_seed_same_result(compose, tmp_path):
-    a = fit(tiny_cfg(compose, tmp_path / "a", "trainer.max_epochs=1", "test=false", "checkpoint=false"), verbose=False)
-    b = fit(tiny_cfg(compose, tmp_path / "b", "trainer.max_epochs=1", "test=false", "checkpoint=false"), verbose=False)
+    a = fit(
+        tiny_cfg(compose, tmp_path / "a", "trainer.max_epochs=1", "test=false", "checkpoint=false"),
+        verbose=False,
+    )
+    b = fit(
+        tiny_cfg(compose, tmp_path / "b", "trainer.max_epochs=1", "test=false", "checkpoint=false"),
+        verbose=False,
+    )
     assert a.metrics["val/loss"] == pytest.approx(b.metrics["val/loss"], rel=1e-5)
 
 
@@ -77,13 +87,20 @@ def test_unknown_block_in_model_lists_valid_blocks(compose, tmp_path):
 
 
 def test_wandb_offline_run_is_written_and_reads_back(compose, tmp_path):
-    cfg = tiny_cfg(compose, tmp_path, "logger=wandb", "logger.mode=offline", "trainer.max_epochs=1",
-                   "checkpoint=false")
+    cfg = tiny_cfg(
+        compose, tmp_path, "logger=wandb", "logger.mode=offline", "trainer.max_epochs=1", "checkpoint=false"
+    )
     result = fit(cfg, verbose=False)
     runs = sorted((Path(result.output_dir) / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
-    out = subprocess.run(["wandb", "leet", "inspect", "--summary", "--json", str(runs[0])],
-                         capture_output=True, text=True, timeout=120, check=True, env={**os.environ})
+    out = subprocess.run(
+        ["wandb", "leet", "inspect", "--summary", "--json", str(runs[0])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ},
+    )
     summary = json.loads(out.stdout)
     text = json.dumps(summary)
     for key in ("val/acc", "train/loss_epoch", "test/acc"):
@@ -94,8 +111,17 @@ def test_wandb_offline_run_is_written_and_reads_back(compose, tmp_path):
 @pytest.mark.skipif(not FASHION.exists() and not os.environ.get("CI"), reason="Fashion-MNIST not installed")
 def test_real_fashion_mnist_reaches_stated_accuracy(compose, tmp_path):
     """One epoch of the default small CNN on 20 % of Fashion-MNIST reaches >= 65 % validation accuracy (0.69 seen)."""
-    cfg = compose("train", ["logger=none", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-                            "data.fraction=0.2", "checkpoint=false", "test=false"])
+    cfg = compose(
+        "train",
+        [
+            "logger=none",
+            "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false",
+            "data.fraction=0.2",
+            "checkpoint=false",
+            "test=false",
+        ],
+    )
     cfg["output_dir"] = str(tmp_path / "run")
     result = fit(cfg, verbose=False)
     assert result.metrics["val/acc"] >= 0.65
