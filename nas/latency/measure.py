@@ -138,7 +138,7 @@ def _warm_up(call: Callable[[], Any], cfg: LatencyConfig) -> Any:
     return last
 
 
-def _sample_until_stable(
+def sample_until_stable(
     sample: Callable[[], list[float]], cfg: LatencyConfig
 ) -> tuple[list[list[float]], float, bool]:
     """Take samples (each a list of part times, ms) until the median of their totals is stable or a cap hits.
@@ -166,7 +166,7 @@ def time_call(fn: Callable[[], Any], cfg: LatencyConfig) -> tuple[list[float], i
     timer = _timer(cfg.torch_device)
     last = _warm_up(lambda: timer(fn, 1), cfg)
     number = math.ceil(cfg.min_sample_ms / max(last, 1e-6)) if last < cfg.min_sample_ms else 1
-    samples, rel, stable = _sample_until_stable(lambda: [timer(fn, number)], cfg)
+    samples, rel, stable = sample_until_stable(lambda: [timer(fn, number)], cfg)
     return [s[0] for s in samples], number, rel, stable
 
 
@@ -271,7 +271,7 @@ def measure_layers(
             x = torch.randn(cfg.batch_size, *map(int, input_shape), device=device)
             run = _chain_timer(list(modules), x, device)
             _warm_up(run, cfg)
-            samples, rel, stable = _sample_until_stable(run, cfg)
+            samples, rel, stable = sample_until_stable(run, cfg)
     finally:
         for m, was in zip(modules, states, strict=True):
             m.train(was)

@@ -9,8 +9,8 @@ import torch
 from conftest import conv_spec
 from torch import nn
 
-from nas.latency import LatencyResult, measure_latency
-from nas.latency.measure import median_ci
+from nas.latency import LatencyConfig, LatencyResult, measure_latency
+from nas.latency.measure import median_ci, sample_until_stable
 
 
 class Probe(nn.Module):
@@ -77,11 +77,23 @@ def test_time_cap_stops_an_unstable_measurement(fast_cfg):
     assert cfg["min_repeats"] <= result.repeats < 100
 
 
-def test_stable_measurement_stops_early(fast_cfg):
-    cfg = {**fast_cfg, "rel_ci": 0.5, "max_repeats": 1000, "max_time_s": 5.0}
-    result = measure_latency(nn.Identity(), (1, 2, 2), cfg)
-    assert result.stable and result.repeats == cfg["min_repeats"]
-    assert result.number > 1  # a sub-microsecond call is timed in groups
+def test_stopping_rule_stops_once_the_median_is_stable():
+    cfg = LatencyConfig.from_cfg({"min_repeats": 5, "max_repeats": 50, "rel_ci": 0.05, "max_time_s": 60})
+    steady = iter([1.0, 1.01, 0.99, 1.0, 1.02, 1.0] * 10)
+    samples, rel, stable = sample_until_stable(lambda: [next(steady)], cfg)
+    assert stable and len(samples) == 5 and rel <= 0.05
+    # Parts of a sample (layers of a pass) are judged by their total.
+    halves = iter([[0.5, 0.5], [0.1, 0.9]] * 10)
+    samples, rel, stable = sample_until_stable(lambda: next(halves), cfg)
+    assert stable and len(samples) == 5
+    wild = iter([1.0, 3.0] * 100)
+    samples, rel, stable = sample_until_stable(lambda: [next(wild)], cfg)
+    assert not stable and len(samples) == 50 and rel > 0.05
+
+
+def test_sub_millisecond_calls_are_timed_in_groups(fast_cfg):
+    result = measure_latency(nn.Identity(), (1, 2, 2), {**fast_cfg, "min_sample_ms": 50.0})
+    assert result.number > 1 and result.median_ms < 50.0
 
 
 def test_median_ci_uses_order_statistics():
