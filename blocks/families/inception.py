@@ -91,6 +91,7 @@ def pool_branch(in_channels: int, proj: int, pool: str, stride: int, *, act: str
 
 
 def check_out(name: str, out_channels: int, expected: int) -> None:
+    """ValueError unless the spec's `out_channels` is what the branch widths produce."""
     if out_channels != expected:
         raise ValueError(
             f"{name}: its branches concatenate to {expected} channels, not {out_channels}; omit `channels` "
