@@ -276,10 +276,14 @@ class InMemoryDataModule(pl.LightningDataModule):
             trainer = self.trainer
             if trainer is not None:
                 return torch.device(trainer.strategy.root_device)
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            if torch.cuda.is_available():
+                return torch.device("cuda", torch.cuda.current_device())
+            return torch.device("cpu")
         dev = torch.device(want)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"data.device={want!r} but no CUDA device is available; use auto or cpu")
+        if dev.type == "cuda" and dev.index is None:  # compare like tensor.device does: cuda:N, not cuda
+            dev = torch.device("cuda", torch.cuda.current_device())
         if dev.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError(f"data.device={want!r} but MPS is not available; use auto or cpu")
         return dev

@@ -54,7 +54,8 @@ def stratified_pick(labels: torch.Tensor, count: int, num_classes: int, gen: tor
     quota = apportion(class_counts, count)
     perm = torch.randperm(n, generator=gen)
     # group the permutation by class (stable sort keeps the random order inside each class)
-    order = perm[torch.sort(labels[perm], stable=True).indices]
+    # (numpy's single-threaded stable sort: a few ms where torch's threaded sort stalls on a busy machine)
+    order = perm[torch.from_numpy(np.argsort(labels[perm].numpy(), kind="stable"))]
     sorted_labels = labels[order]
     starts = torch.cumsum(class_counts, 0) - class_counts
     rank = torch.arange(n) - starts[sorted_labels]

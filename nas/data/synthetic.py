@@ -103,17 +103,13 @@ class Synthetic(InMemoryDataModule):
     title = "synthetic"
     Config = SyntheticConfig
 
-    @property
-    def channels(self) -> int:
-        return self.cfg.channels or 1
+    # defaults when the config leaves them null (as conf/data/synthetic.yaml sets them)
+    native_channels = 3
+    native_image_size = 32
 
     @property
     def num_classes(self) -> int:
         return self.cfg.num_classes or 10
-
-    @property
-    def image_size(self) -> int:
-        return self.cfg.image_size or 32
 
     @property
     def class_names(self) -> list[str]:

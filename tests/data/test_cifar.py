@@ -180,3 +180,14 @@ def test_download_extracts_only_the_expected_members(tmp_path: Path, monkeypatch
     assert dm.test_size == 20
     files = sorted(p.name for p in (isolated_cache / "cifar-10").rglob("*") if p.is_file())
     assert files == sorted([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"])
+
+
+def test_grey_conversion_uses_luma(tmp_path: Path):
+    arrays = write_cifar(tmp_path, "cifar10", "binary")
+    dm = dm_for("cifar10", tmp_path, channels=1)
+    dm.setup()
+    x = dm.splits["test"].images
+    assert x.shape == (20, 1, 32, 32)
+    rgb = torch.from_numpy(arrays["test"][0]).double()
+    luma = (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]).round()
+    assert torch.allclose(x[:, 0].double(), luma, atol=1.0)
