@@ -1,0 +1,302 @@
+"""A search configuration, checked before any compute: space, objectives, fidelity, budgets, and the run
+configs (for `nas.fit.fit`) that trials, baselines and retraining use.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.space import Space
+from nas.study import OBJECTIVES, PRUNERS, SAMPLERS, STORAGES
+
+SEARCH_KEYS = (
+    "space",
+    "study_name",
+    "n_trials",
+    "timeout_s",
+    "seed",
+    "objectives",
+    "latency_budget_ms",
+    "metric",
+    "fidelity",
+    "max_failures",
+    "max_rejected",
+    "baselines",
+    "retrain_top_k",
+    "retrain",
+    "export_dir",
+    "html",
+    "progress",
+    "data",
+    "optim",
+    "trainer",
+    "logger",
+    "latency",
+    "sampler",
+    "pruner",
+    "storage",
+)
+FIDELITY_KEYS = ("epochs", "fraction", "image_size")
+BASELINE_KEYS = ("enabled", "models", "max_macs")
+LATENCY_MS_MODES = ("measured", "predicted")
+
+
+@dataclass
+class SearchPlan:
+    """Everything a search needs, validated; built by `SearchPlan.from_cfg(plain_dict)`."""
+
+    space: Space
+    study_name: str
+    n_trials: int
+    objectives: list[str]
+    fidelity: dict[str, Any]
+    base: dict[str, Any]  # seed, data, optim, trainer, logger at the search's fidelity
+    full: dict[str, Any]  # the same at full fidelity (for retraining)
+    latency: dict[str, Any]
+    sampler: dict[str, Any]
+    pruner: dict[str, Any]
+    storage: dict[str, Any]
+    seed: int = 0
+    timeout_s: float | None = None
+    latency_budget_ms: float | None = None
+    metric: str = "val/acc"
+    max_failures: int = 5
+    max_rejected: int = 500
+    baselines: dict[str, Any] = field(default_factory=dict)
+    retrain_top_k: int = 0
+    retrain_epochs: int | None = None
+    export_dir: Path | None = None
+    html: bool = True
+    progress: bool = True
+
+    # ---------------------------------------------------------------------------------------- building
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping[str, Any]) -> SearchPlan:
+        """Check a plain search config (conf/search.yaml + overrides); ValueError with the valid choices."""
+        if not cfg.get("space"):
+            from nas.space import list_spaces
+
+            raise ValueError(
+                "no search space: add +space=<name>; valid spaces: " + ", ".join(n for n, _ in list_spaces())
+            )
+        unknown = sorted(set(cfg) - set(SEARCH_KEYS) - {"hydra"})
+        if unknown:
+            raise ValueError(f"unknown search config keys {unknown}; valid keys: {', '.join(SEARCH_KEYS)}")
+        space = Space.from_dict(cfg["space"])
+        objectives = cfg.get("objectives") or ["accuracy", "latency"]
+        objectives = [objectives] if isinstance(objectives, str) else list(objectives)
+        bad = [o for o in objectives if o not in OBJECTIVES]
+        if bad or not objectives or len(set(objectives)) != len(objectives):
+            raise ValueError(
+                f"objectives must be distinct names from {', '.join(OBJECTIVES)} (e.g. [accuracy, latency]); "
+                f"got {objectives}"
+            )
+        if "accuracy" not in objectives:
+            raise ValueError(
+                f"objectives must include accuracy (it is what training measures); got {objectives}"
+            )
+        fidelity = _fidelity(cfg.get("fidelity") or {})
+        for group, names in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("storage", STORAGES)):
+            name = (cfg.get(group) or {}).get("name")
+            if name not in names:
+                raise ValueError(f"unknown {group} {name!r}; valid {group}s: {', '.join(names)}")
+        from nas.latency import LatencyConfig
+
+        latency = dict(cfg.get("latency") or {})
+        lat_cfg = LatencyConfig.from_cfg(latency)
+        budget = _positive(cfg.get("latency_budget_ms"), "latency_budget_ms", allow_none=True)
+        if (
+            budget is not None or "latency_ms" in space.constraints.bounds
+        ) and lat_cfg.mode not in LATENCY_MS_MODES:
+            raise ValueError(
+                f"a latency budget in milliseconds needs latency.mode measured or predicted, not {lat_cfg.mode!r}"
+            )
+        base = {
+            "seed": int(cfg.get("seed", 0)),
+            "data": _data_at_fidelity(cfg["data"], fidelity),
+            "optim": copy.deepcopy(cfg["optim"]),
+            "trainer": {**copy.deepcopy(cfg["trainer"]), "max_epochs": fidelity["epochs"]},
+            "logger": copy.deepcopy(cfg.get("logger") or {"name": "none"}),
+        }
+        retrain = dict(cfg.get("retrain") or {})
+        full = {
+            **copy.deepcopy(base),
+            "data": copy.deepcopy(cfg["data"]),
+            "trainer": copy.deepcopy(cfg["trainer"]),
+        }
+        if retrain.get("epochs") is not None:
+            full["trainer"]["max_epochs"] = _int(retrain["epochs"], "retrain.epochs", 1)
+        baselines = {"enabled": True, "models": None, "max_macs": None, **(cfg.get("baselines") or {})}
+        unknown = sorted(set(baselines) - set(BASELINE_KEYS))
+        if unknown:
+            raise ValueError(f"unknown baselines keys {unknown}; valid keys: {', '.join(BASELINE_KEYS)}")
+        if baselines["models"] is not None:
+            models = baselines["models"]
+            baselines["models"] = [models] if isinstance(models, str) else list(models)
+        study_name = str(cfg.get("study_name") or f"{space.name}-{cfg['data'].get('name', 'data')}")
+        if not re.fullmatch(r"[A-Za-z0-9_.=+-]+", study_name):
+            raise ValueError(
+                f"study_name {study_name!r}: use letters, digits and _ . = + - only (it names files)"
+            )
+        timeout = cfg.get("timeout_s")
+        plan = cls(
+            space=space,
+            study_name=study_name,
+            n_trials=_int(cfg.get("n_trials", 20), "n_trials", 1),
+            objectives=objectives,
+            fidelity=fidelity,
+            base=base,
+            full=full,
+            latency=latency,
+            sampler=dict(cfg.get("sampler") or {"name": "tpe"}),
+            pruner=dict(cfg.get("pruner") or {"name": "none"}),
+            storage=dict(cfg.get("storage") or {"name": "sqlite"}),
+            seed=int(cfg.get("seed", 0)),
+            timeout_s=_positive(timeout, "timeout_s", allow_none=True),
+            latency_budget_ms=budget,
+            metric=str(cfg.get("metric") or "val/acc"),
+            max_failures=_int(cfg.get("max_failures", 5), "max_failures", 1),
+            max_rejected=_int(cfg.get("max_rejected", 500), "max_rejected", 1),
+            baselines=baselines,
+            retrain_top_k=_int(cfg.get("retrain_top_k", 0), "retrain_top_k", 0),
+            retrain_epochs=full["trainer"].get("max_epochs"),
+            export_dir=Path(cfg["export_dir"]) if cfg.get("export_dir") else None,
+            html=bool(cfg.get("html", True)),
+            progress=bool(cfg.get("progress", True)),
+        )
+        plan._check_run_config()
+        return plan
+
+    def _check_run_config(self) -> None:
+        """Data, optimiser, logger and trainer checks (nas.fit.validate) on a sample spec, before compute."""
+        from nas.fit import validate
+        from nas.space import SpecRejected
+
+        for seed in range(20):
+            try:
+                spec = self.space.sample_random(seed).spec
+                break
+            except SpecRejected:
+                continue
+        else:
+            raise ValueError(
+                f"space {self.space.name!r}: 20 random draws were all rejected; check its ranges"
+            )
+        try:
+            validate(self.run_config(spec, output_dir="", name="check"))
+        except ValueError as e:
+            if "feature map" in str(e) or "cannot run on" in str(
+                e
+            ):  # one bad draw is a rejection, not an error
+                return
+            raise
+
+    # ------------------------------------------------------------------------------------- run configs
+
+    def run_config(
+        self, spec: Mapping[str, Any], *, output_dir: str, name: str, full: bool = False
+    ) -> dict[str, Any]:
+        """The `nas.fit.fit` config of one network at the search fidelity (or at full fidelity)."""
+        base = self.full if full else self.base
+        cfg = copy.deepcopy(base)
+        cfg.update(
+            model=copy.deepcopy(dict(spec)), output_dir=output_dir, name=name, test=full, checkpoint=full
+        )
+        if not full:
+            cfg["trainer"]["enable_progress_bar"] = False
+        return cfg
+
+    def resolved_spec(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """`spec` sized for the data at the search fidelity (channels, classes, input size)."""
+        from nas.config import resolve_spec
+
+        return resolve_spec({"model": dict(spec), "data": self.base["data"]})
+
+    def run_key(self, resolved_spec: Mapping[str, Any]) -> str:
+        """Hash of what determines a trial's result: the sized spec, the fidelity, the data, optimiser, seed."""
+        spec = {k: v for k, v in resolved_spec.items() if k != "name"}
+        what = {
+            "spec": spec,
+            "data": self.base["data"],
+            "optim": self.base["optim"],
+            "epochs": self.fidelity["epochs"],
+            "seed": self.seed,
+            "metric": self.metric,
+        }
+        blob = json.dumps(what, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    def identity_fidelity(self) -> dict[str, Any]:
+        """The fidelity as a study stores it (effective values)."""
+        data = self.base["data"]
+        return {
+            "epochs": self.fidelity["epochs"],
+            "fraction": data.get("fraction"),
+            "image_size": data.get("image_size"),
+        }
+
+    @property
+    def n_objectives(self) -> int:
+        return len(self.objectives)
+
+    @property
+    def front_dims(self) -> list[str]:
+        """The two quantities the front and the plot use: the objectives, or (accuracy, latency) for one."""
+        return self.objectives if len(self.objectives) >= 2 else ["accuracy", "latency"]
+
+
+def _fidelity(raw: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(raw) - set(FIDELITY_KEYS))
+    if unknown:
+        raise ValueError(f"unknown fidelity keys {unknown}; valid keys: {', '.join(FIDELITY_KEYS)}")
+    out = {
+        "epochs": _int(raw.get("epochs", 1), "fidelity.epochs", 1),
+        "fraction": raw.get("fraction"),
+        "image_size": raw.get("image_size"),
+    }
+    if out["fraction"] is not None:
+        f = float(out["fraction"])
+        if not 0.0 < f <= 1.0:
+            raise ValueError(f"fidelity.fraction must be in (0, 1] (share of the training split), got {f}")
+        out["fraction"] = f
+    if out["image_size"] is not None:
+        out["image_size"] = _int(out["image_size"], "fidelity.image_size", 4)
+    return out
+
+
+def _data_at_fidelity(data: Mapping[str, Any], fidelity: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(data))
+    if fidelity.get("fraction") is not None:
+        out["fraction"] = fidelity["fraction"]
+    if fidelity.get("image_size") is not None:
+        out["image_size"] = fidelity["image_size"]
+    return out
+
+
+def _int(v: Any, what: str, low: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not float(v).is_integer() or v < low:
+        raise ValueError(f"{what} must be an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+def _positive(v: Any, what: str, *, allow_none: bool = False) -> float | None:
+    if v is None and allow_none:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{what} must be a number > 0{' or null' if allow_none else ''}, got {v!r}"
+        ) from None
+    if not f > 0 or math.isinf(f):
+        raise ValueError(f"{what} must be a finite number > 0, got {v!r}")
+    return f

@@ -1,0 +1,351 @@
+"""Declarative search spaces (`conf/space/*.yaml`): typed parameters + a spec template -> model specs.
+
+A space file has:
+
+    name: resnet_like
+    family: [resnet]           # reference networks (conf/model/*.yaml `family`) drawn as baselines
+    description: one line for listings
+    stages: 4                  # stage count: an int, or `$param` naming a shared int parameter
+    params:                    # drawn in this order; see nas.space.params for the keys
+      block:  {choices: [basic, bottleneck]}
+      expansion: {choices: [2, 4], when: {block: bottleneck}}     # conditional
+      width:  {type: int, low: 16, high: 128, log: true, per_stage: true}   # width_0 .. width_3
+      depth:  {type: int, low: 1, high: 3, per_stage: true}
+    derive: {name: regnet}     # optional: per-stage lists computed from shared params (nas.space.derive)
+    constraints:               # checked before any training; params / macs / latency_ms, min and/or max
+      params: {max: 2.0e6}
+    spec:                      # the blocks spec template (nas.space.template for the `$` / `=` syntax)
+      stages:
+        - for_each_stage: {block: $block, channels: $width, repeat: $depth, stride: {by_stage: [1, 2, 2, 2]}}
+
+Adding a space is adding one such file; `python -m nas.search` lists them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.space.derive import DERIVATIONS, SpecRejected, get_derivation
+from nas.space.params import FixedSuggester, Param, RandomSuggester, Suggester
+from nas.space.template import Renderer, TemplateError, evaluate, make_divisible
+
+__all__ = [
+    "CONSTRAINT_KEYS",
+    "Constraints",
+    "DERIVATIONS",
+    "FixedSuggester",
+    "Param",
+    "RandomSuggester",
+    "Sample",
+    "Space",
+    "SpecRejected",
+    "TemplateError",
+    "evaluate",
+    "list_spaces",
+    "load_space",
+    "make_divisible",
+    "space_dir",
+]
+
+SPACE_KEYS = ("name", "family", "description", "stages", "params", "derive", "constraints", "spec")
+CONSTRAINT_KEYS = ("params", "macs", "latency_ms")
+
+
+def space_dir() -> Path:
+    """The folder of the space YAML files (conf/space)."""
+    from nas.config import CONF_DIR
+
+    return CONF_DIR / "space"
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Bounds on a candidate's cost, checked before training: {metric: (min or None, max or None)}."""
+
+    bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: Any, *, where: str) -> Constraints:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ValueError(
+                f"{where}: constraints must map {'/'.join(CONSTRAINT_KEYS)} to {{min, max}}, got {raw!r}"
+            )
+        bounds: dict[str, tuple[float | None, float | None]] = {}
+        for key, b in raw.items():
+            if key not in CONSTRAINT_KEYS:
+                raise ValueError(f"{where}: unknown constraint {key!r}; valid: {', '.join(CONSTRAINT_KEYS)}")
+            if b is None:
+                continue
+            if not isinstance(b, Mapping) or set(b) - {"min", "max"}:
+                raise ValueError(
+                    f"{where}: constraint {key} must be {{min: ..., max: ...}} (either optional), got {b!r}"
+                )
+            lo, hi = (_number(b.get(k), f"{where}: constraint {key}.{k}") for k in ("min", "max"))
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"{where}: constraint {key}: min ({lo}) > max ({hi})")
+            if lo is not None or hi is not None:
+                bounds[key] = (lo, hi)
+        return cls(bounds)
+
+    def violations(self, measured: Mapping[str, float]) -> list[str]:
+        """Human reasons for every bound `measured` breaks (metrics absent from `measured` are skipped)."""
+        out = []
+        for key, (lo, hi) in self.bounds.items():
+            v = measured.get(key)
+            if v is None:
+                continue
+            if lo is not None and v < lo:
+                out.append(f"{key} {_fmt(v)} < min {_fmt(lo)}")
+            if hi is not None and v > hi:
+                out.append(f"{key} {_fmt(v)} > max {_fmt(hi)}")
+        return out
+
+    def to_dict(self) -> dict[str, dict[str, float | None]]:
+        return {k: {"min": lo, "max": hi} for k, (lo, hi) in self.bounds.items()}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A drawn configuration: the flat parameter values (as the study records them) and the spec they give."""
+
+    params: dict[str, Any]
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Space:
+    """A parsed, validated search space."""
+
+    name: str
+    family: tuple[str, ...]
+    description: str
+    stages: int | str | None
+    params: dict[str, Param]
+    spec: dict[str, Any]
+    constraints: Constraints
+    derive: dict[str, Any] | None
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], *, name: str | None = None) -> Space:
+        """Parse and check a space mapping (a YAML file's content, or Hydra's `space` node as a plain dict)."""
+        if not isinstance(raw, Mapping):
+            raise ValueError(
+                f"a space must be a mapping with keys {', '.join(SPACE_KEYS)}, got {type(raw).__name__}"
+            )
+        name = str(raw.get("name") or name or "space")
+        where = f"space {name!r}"
+        unknown = sorted(set(raw) - set(SPACE_KEYS))
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {unknown}; valid keys: {', '.join(SPACE_KEYS)}")
+        for key in ("params", "spec"):
+            if not isinstance(raw.get(key), Mapping) or not raw[key]:
+                raise ValueError(f"{where}: needs a non-empty `{key}` mapping")
+        params = {str(k): Param.parse(str(k), v, space=name) for k, v in raw["params"].items()}
+        family = raw.get("family") or ()
+        family = (family,) if isinstance(family, str) else tuple(str(f) for f in family)
+        derive = dict(raw["derive"]) if raw.get("derive") else None
+        if derive is not None:
+            if "name" not in derive:
+                raise ValueError(f"{where}: derive needs a `name`; valid: {', '.join(sorted(DERIVATIONS))}")
+            get_derivation(derive["name"])
+        space = cls(
+            name=name,
+            family=family,
+            description=str(raw.get("description") or ""),
+            stages=raw.get("stages"),
+            params=params,
+            spec=copy.deepcopy(dict(raw["spec"])),
+            constraints=Constraints.parse(raw.get("constraints"), where=where),
+            derive=derive,
+            raw=copy.deepcopy(dict(raw)),
+        )
+        space._check()
+        return space
+
+    # ------------------------------------------------------------------------------------------- checks
+
+    def _check(self) -> None:
+        where = f"space {self.name!r}"
+        shared = [p for p in self.params.values() if not p.per_stage]
+        staged = [p for p in self.params.values() if p.per_stage]
+        if staged and self.stages is None and self.derive is None:
+            raise ValueError(
+                f"{where}: per-stage params {[p.name for p in staged]} need `stages` (an int or $param)"
+            )
+        if isinstance(self.stages, str):
+            ref = self.stages.removeprefix("$")
+            p = self.params.get(ref)
+            if p is None or p.per_stage or p.kind not in ("int", "fixed", "categorical"):
+                raise ValueError(f"{where}: stages {self.stages!r} must name a shared int parameter")
+        elif self.stages is not None and (not isinstance(self.stages, int) or self.stages < 1):
+            raise ValueError(f"{where}: stages must be an int >= 1 or $param, got {self.stages!r}")
+        seen: set[str] = set()
+        for p in shared:
+            for dep in p.when:
+                if dep not in seen:
+                    raise ValueError(
+                        f"{where}: param {p.name!r} depends on {dep!r}, which must be a shared param declared before it"
+                    )
+            seen.add(p.name)
+        seen_staged: set[str] = set()
+        for p in staged:
+            for dep in p.when:
+                if dep not in seen and dep not in seen_staged:
+                    raise ValueError(
+                        f"{where}: per-stage param {p.name!r} depends on {dep!r}, which must be declared before it"
+                    )
+            seen_staged.add(p.name)
+        clash = [s.name for s in shared for p in staged if re.fullmatch(rf"{re.escape(p.name)}_\d+", s.name)]
+        if clash:
+            raise ValueError(f"{where}: shared params {clash} clash with the per-stage names <param>_<stage>")
+        # A dry run catches unknown references and bad expressions now rather than in trial 1.
+        for seed in range(3):
+            try:
+                self.sample(RandomSuggester(seed))
+            except SpecRejected:
+                pass
+            except (TemplateError, KeyError, ValueError) as e:
+                raise ValueError(f"{where}: the spec template does not render: {e}") from None
+
+    # ---------------------------------------------------------------------------------------- sampling
+
+    def sample(self, suggester: Suggester) -> Sample:
+        """Draw every active parameter through `suggester` and render the spec."""
+        values: dict[str, Any] = {}
+        flat: dict[str, Any] = {}
+        for p in self.params.values():
+            if p.per_stage:
+                continue
+            values[p.name] = p.draw(suggester, p.name) if p.active(values) else None
+            if values[p.name] is not None and p.kind != "fixed":
+                flat[p.name] = values[p.name]
+        derived: dict[str, list[Any]] = {}
+        if self.derive is not None:
+            options = {k: v for k, v in self.derive.items() if k != "name"}
+            n, derived = get_derivation(self.derive["name"])(values, **options)
+        elif isinstance(self.stages, str):
+            n = int(values[self.stages.removeprefix("$")])
+        else:
+            n = int(self.stages or 0)
+        staged = [p for p in self.params.values() if p.per_stage]
+        per_stage: dict[str, list[Any]] = {p.name: [None] * n for p in staged}
+        for i in range(n):
+            local = {**values, **{k: v[i] for k, v in derived.items()}}
+            for p in staged:
+                if p.active(local):
+                    v = p.draw(suggester, f"{p.name}_{i}")
+                    per_stage[p.name][i] = local[p.name] = v
+                    if p.kind != "fixed":
+                        flat[f"{p.name}_{i}"] = v
+                else:
+                    local[p.name] = None
+        renderer = Renderer({**values, **derived, **per_stage}, set(per_stage) | set(derived), n)
+        spec = renderer.render(self.spec)
+        spec.setdefault("name", self.name)
+        if self.family and "family" not in spec:
+            spec["family"] = self.family[0]
+        return Sample(params=flat, spec=spec)
+
+    def compile(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The spec of recorded parameter values (e.g. a trial's `params`)."""
+        return self.sample(FixedSuggester(params)).spec
+
+    def sample_random(self, seed: int = 0) -> Sample:
+        """A uniformly random configuration (no study): for tests, benchmarks and latency tables."""
+        return self.sample(RandomSuggester(seed))
+
+    # ------------------------------------------------------------------------------------------ identity
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What defines the space's configurations (not its constraints, name or text)."""
+        return {k: self.raw.get(k) for k in ("stages", "params", "derive", "spec")}
+
+    def hash(self) -> str:
+        """A short stable hash of `fingerprint()`: a study refuses a space whose hash differs."""
+        blob = json.dumps(self.fingerprint(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        """A few lines: the description and every parameter's range."""
+        lines = [f"{self.name}: {self.description}".rstrip(": ")]
+        if self.family:
+            lines.append(f"  family: {', '.join(self.family)}")
+        for p in self.params.values():
+            lines.append(f"  {p.name:<18} {p.describe()}")
+        for key, (lo, hi) in self.constraints.bounds.items():
+            lines.append(
+                f"  constraint {key}: "
+                + " ".join(
+                    x
+                    for x in (
+                        f"min {_fmt(lo)}" if lo is not None else "",
+                        f"max {_fmt(hi)}" if hi is not None else "",
+                    )
+                    if x
+                )
+            )
+        return "\n".join(lines)
+
+
+def load_space(source: str | Path | Mapping[str, Any]) -> Space:
+    """A space by name (conf/space/<name>.yaml), by file path, or from a mapping."""
+    if isinstance(source, Mapping):
+        return Space.from_dict(_plain(source))
+    path = Path(source)
+    if path.suffix not in (".yaml", ".yml"):
+        path = space_dir() / f"{source}.yaml"
+    if not path.is_file():
+        names = [n for n, _ in list_spaces()]
+        raise KeyError(f"unknown space {str(source)!r}; valid spaces: {', '.join(names) or '(none found)'}")
+    from omegaconf import OmegaConf  # the same YAML dialect Hydra reads (1e6 is a number)
+
+    return Space.from_dict(_plain(OmegaConf.load(path)), name=path.stem)
+
+
+def list_spaces() -> list[tuple[str, str]]:
+    """(name, description) of every space file in conf/space, sorted by name."""
+    import yaml
+
+    out = []
+    for path in sorted(space_dir().glob("*.yaml")):
+        try:
+            desc = str((yaml.safe_load(path.read_text()) or {}).get("description") or "")
+        except yaml.YAMLError as e:
+            desc = f"(unreadable: {str(e).splitlines()[0]})"
+        out.append((path.stem, desc))
+    return out
+
+
+def _plain(raw: Any) -> dict[str, Any]:
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(raw, DictConfig):
+        return OmegaConf.to_container(raw, resolve=False)  # type: ignore[return-value]
+    return copy.deepcopy(dict(raw))
+
+
+def _number(v: Any, where: str) -> float | None:
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} must be a number, got {v!r}") from None
+
+
+def _fmt(v: float) -> str:
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if abs(v) >= 1e3:
+        return f"{v / 1e3:.3g}k"
+    return f"{v:.3g}"

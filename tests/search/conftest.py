@@ -1,0 +1,81 @@
+"""Shared search-test config: a tiny space, synthetic 8 px data, one epoch, fast latency, no W&B."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+TINY_SPACE = {
+    "name": "tiny",
+    "family": ["plain"],
+    "description": "a two-stage conv net for tests",
+    "stages": 2,
+    "params": {
+        "act": {"choices": ["relu", "silu"]},
+        "width": {"type": "int", "low": 4, "high": 8, "step": 4, "per_stage": True},
+        "pool": {"choices": ["avg", "max"]},
+    },
+    "spec": {
+        "name": "tiny",
+        "act": "$act",
+        "norm": "batchnorm",
+        "stem": [{"block": "conv", "channels": 4}],
+        "stages": [{"for_each_stage": {"block": "conv", "channels": "$width", "stride": 2}}],
+        "head": {"type": "linear", "pool": "$pool"},
+    },
+}
+
+OVERRIDES = [
+    "data=synthetic",
+    "data.train_size=96",
+    "data.test_size=16",
+    "data.image_size=8",
+    "data.batch_size=16",
+    "data.eval_batch_size=64",
+    "logger=none",
+    "sampler=random",
+    "fidelity.fraction=1.0",
+    "fidelity.epochs=1",
+    "latency.warmup=1",
+    "latency.warmup_s=0.0",
+    "latency.min_repeats=3",
+    "latency.max_repeats=5",
+    "latency.max_time_s=0.05",
+    "latency.min_sample_ms=0.0",
+    "baselines.enabled=false",
+    "html=false",
+    "progress=false",
+    "n_trials=2",
+]
+
+
+def compose_search(*overrides: str) -> dict:
+    """conf/search.yaml composed with the test overrides (plain dict, no space yet)."""
+    from hydra import compose, initialize_config_dir
+
+    from nas.config import CONF_DIR, to_plain
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return to_plain(compose("search", overrides=[*OVERRIDES, *overrides]))
+
+
+@pytest.fixture
+def tiny_space() -> dict:
+    """A fresh copy of the tiny test space."""
+    return copy.deepcopy(TINY_SPACE)
+
+
+@pytest.fixture
+def search_cfg(tmp_path):
+    """A factory: the tiny search config with extra overrides, exports into tmp_path."""
+
+    def make(*overrides: str, space: dict | None = None) -> dict:
+        cfg = compose_search(*overrides)
+        cfg["space"] = copy.deepcopy(space or TINY_SPACE)
+        cfg["study_name"] = "tiny"
+        cfg["latency"]["cache"] = str(tmp_path / "latency.sqlite")
+        cfg["export_dir"] = str(tmp_path / "model" / "exported")
+        return cfg
+
+    return make

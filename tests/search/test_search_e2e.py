@@ -1,0 +1,192 @@
+"""Tiny searches end to end on synthetic 8 px data (1 epoch, a handful of trials, no W&B)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import sys
+
+import optuna
+import pytest
+import yaml
+
+import nas.fit
+from nas.search import run_search
+
+
+def load(study_dir, name: str = "tiny") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{study_dir / 'study.db'}")
+
+
+@pytest.fixture
+def count_fits(monkeypatch):
+    """Count calls of nas.fit.fit (trials, baselines and retraining all go through it)."""
+    calls: list[str] = []
+    real = nas.fit.fit
+
+    def counting(cfg, **kwargs):
+        calls.append(cfg["name"])
+        return real(cfg, **kwargs)
+
+    monkeypatch.setattr(nas.fit, "fit", counting)
+    return calls
+
+
+def test_tiny_search_end_to_end_then_resume(search_cfg, tmp_path, count_fits, capsys):
+    study_dir = tmp_path / "study"
+    cfg = search_cfg("n_trials=3", "html=true", "baselines.enabled=true", "baselines.models=[simple_cnn]")
+    result = run_search(cfg, study_dir=study_dir)
+
+    study = load(study_dir)
+    counted = [t for t in study.trials if not t.user_attrs.get("rejected")]
+    assert result.n_trials == 3 == len(counted)
+    done = [t for t in counted if t.state == optuna.trial.TrialState.COMPLETE]
+    assert done, [t.user_attrs.get("reason") for t in counted]
+    for t in done:
+        a = t.user_attrs
+        assert a["state"] == "COMPLETE" and 0.0 <= a["accuracy"] <= 1.0
+        assert a["spec"]["stages"][0]["block"] == "conv" and a["n_params"] > 0 and a["macs"] > 0
+        assert (
+            a["latency"] > 0 and a["latency_unit"] == "ms" and a["device_key"] and a["device"]["threads"] == 1
+        )
+        assert t.values == [a["accuracy"], a["latency"]]
+        if a.get("reused_from") is None:
+            assert a["train_time_s"] > 0 and os.path.isdir(a["output_dir"])
+
+    # Outputs: the front as files and exports, plot, Optuna's HTML, the baseline with its dominance check.
+    for key in ("trials_csv", "front_csv", "front_json", "pareto_png", "html_history"):
+        assert os.path.getsize(result.files[key]) > 0, key
+    front = json.loads((study_dir / "front.json").read_text())
+    assert [r["trial"] for r in front["front"]] == [r["trial"] for r in result.front]
+    assert len(result.exports) == len(result.front) >= 1
+    (baseline,) = result.baselines
+    assert (
+        baseline["name"] == "simple_cnn" and "dominated_by" in baseline and baseline["accuracy"] is not None
+    )
+    out = capsys.readouterr().out
+    assert (
+        "front of tiny" in out
+        and "simple_cnn" in out
+        and "python -m experiments.train model=exported/" in out
+    )
+    trained_first = len(count_fits)
+
+    # Resume: raising n_trials adds trials to the same study; the baseline is not trained again.
+    result2 = run_search({**cfg, "n_trials": 5}, study_dir=study_dir)
+    study = load(study_dir)
+    assert result2.n_trials == 5
+    assert len([t for t in study.trials if not t.user_attrs.get("rejected")]) == 5
+    new_fits = count_fits[trained_first:]
+    assert not any("simple_cnn" in n for n in new_fits)
+    assert len(new_fits) <= 2
+
+    # Re-running at the budget trains nothing and reports again.
+    run_search({**cfg, "n_trials": 5}, study_dir=study_dir)
+    assert len(count_fits) == trained_first + len(new_fits)
+
+
+def test_exported_config_trains_through_the_train_cli(search_cfg, tmp_path, monkeypatch):
+    result = run_search(search_cfg("n_trials=1"), study_dir=tmp_path / "study")
+    (export,) = result.exports
+    exported = yaml.safe_load(open(export["paths"][0]))
+    assert exported["name"] == export["name"] and exported["stages"]
+
+    from experiments import train
+
+    run_dir = tmp_path / "train"
+    # In-process, as `python -m experiments.train ...` (Hydra then finds conf/ next to the script's file).
+    monkeypatch.setenv("HYDRA_MAIN_MODULE", "__main__")
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "train",
+            f"hydra.searchpath=[file://{tmp_path}]",
+            f"model=exported/{export['name']}",
+            "data=synthetic",
+            "data.train_size=96",
+            "data.test_size=16",
+            "data.image_size=8",
+            "data.batch_size=16",
+            "logger=none",
+            "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false",
+            "checkpoint=false",
+            f"hydra.run.dir={run_dir}",
+        ],
+    )
+    train.main()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["spec"]["stages"] == exported["stages"] and "test/acc" in metrics["metrics"]
+
+
+def test_mismatched_space_for_an_existing_study_is_refused(search_cfg, tmp_path, count_fits):
+    cfg = search_cfg("n_trials=1")
+    run_search(cfg, study_dir=tmp_path / "study")
+    other = copy.deepcopy(cfg)
+    other["space"]["params"]["width"]["high"] = 16
+    with pytest.raises(ValueError, match="(?s)different search.*search space"):
+        run_search(other, study_dir=tmp_path / "study")
+    with pytest.raises(ValueError, match="objectives"):
+        run_search({**cfg, "objectives": ["accuracy"]}, study_dir=tmp_path / "study")
+    assert len(count_fits) == 1
+
+
+def test_constraints_hold_and_rejections_do_not_count(search_cfg, tmp_path):
+    # Widths 4 / 8 per stage: only the narrowest networks stay under this MAC limit.
+    cfg = search_cfg("n_trials=2", "seed=3")
+    cfg["space"]["constraints"] = {"macs": {"max": 12000}}
+    result = run_search(cfg, study_dir=tmp_path / "study")
+    trials = load(tmp_path / "study").trials
+    rejected = [t for t in trials if t.user_attrs.get("rejected")]
+    kept = [t for t in trials if not t.user_attrs.get("rejected")]
+    assert rejected and len(kept) == result.n_trials == 2
+    for t in rejected:
+        assert t.state == optuna.trial.TrialState.PRUNED and t.user_attrs["macs"] > 12000
+        assert t.user_attrs["reason"].startswith("constraint: macs") and "output_dir" not in t.user_attrs
+    assert all(t.user_attrs["macs"] <= 12000 for t in kept)
+
+
+def test_identical_specs_reuse_the_first_result(search_cfg, tmp_path, tiny_space, count_fits):
+    for p in tiny_space["params"].values():  # one choice each: every trial draws the same network
+        p.update({"choices": [p["choices"][0]]} if "choices" in p else {"high": p["low"]})
+    result = run_search(search_cfg("n_trials=3", space=tiny_space), study_dir=tmp_path / "study")
+    first, *rest = load(tmp_path / "study").trials
+    assert len(count_fits) == 1 and result.n_trials == 3
+    assert [t.user_attrs["reused_from"] for t in rest] == [0, 0]
+    assert all(t.values == first.values for t in rest)
+    assert [r["trial"] for r in result.front] == [0]  # one row per architecture
+    assert sorted(p.name for p in (tmp_path / "study" / "trials").iterdir()) == ["t0000"]
+
+
+def test_pruner_prunes_through_the_lightning_callback(search_cfg, tmp_path):
+    # A threshold no accuracy reaches: the callback reports epoch 0 and Optuna prunes the trial.
+    cfg = search_cfg("n_trials=1", "objectives=[accuracy]", "pruner=threshold", "pruner.lower=1.5")
+    run_search(cfg, study_dir=tmp_path / "study")
+    (t,) = load(tmp_path / "study").trials
+    assert t.state == optuna.trial.TrialState.PRUNED and "epoch 0" in t.user_attrs["reason"]
+    assert t.intermediate_values  # the callback reported to the trial
+
+
+def test_ctrl_c_records_the_trial_and_resume_retries_it(search_cfg, tmp_path, monkeypatch):
+    def interrupted_fit(cfg, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during training
+        raise AssertionError("the SIGINT handler should have stopped training")
+
+    cfg = search_cfg("n_trials=2")
+    monkeypatch.setattr(nas.fit, "fit", interrupted_fit)
+    result = run_search(cfg, study_dir=tmp_path / "study")
+    assert result.interrupted and result.n_trials == 0
+    (t,) = [t for t in load(tmp_path / "study").trials if t.state != optuna.trial.TrialState.WAITING]
+    assert t.state == optuna.trial.TrialState.FAIL and t.user_attrs["interrupted"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+
+    monkeypatch.undo()
+    result = run_search({**cfg, "n_trials": 1}, study_dir=tmp_path / "study")
+    trials = load(tmp_path / "study").trials
+    assert (
+        result.n_trials == 1 and trials[1].params == trials[0].params
+    )  # the interrupted architecture, retried
+    assert trials[1].user_attrs["retry_of"] == 0
