@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -163,8 +163,10 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             continue
         origin = typing.get_origin(opt)
         if origin is list:
-            if isinstance(value, (list, tuple)) and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+            if (
+                isinstance(value, Sequence)
+                and not isinstance(value, (str, bytes))
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
             ):
                 return [float(v) for v in value]
             continue

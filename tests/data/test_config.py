@@ -130,3 +130,13 @@ def test_data_module_refuses_another_datasets_config():
 def test_validation_reads_no_data(tmp_path: Path):
     # a root that does not exist is fine for validation: files are only looked for at prepare_data/setup
     validate_data_config({**load("fashion_mnist"), "root": str(tmp_path / "nowhere"), "download": False})
+
+
+def test_hydra_configs_are_accepted_as_they_are():
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(CONF / "synthetic.yaml")
+    cfg.mean, cfg.std = [0.5], [0.25]  # ListConfig values
+    typed = validate_data_config(cfg)
+    assert typed.mean == [0.5] and typed.std == [0.25]
+    assert build_datamodule(cfg).cfg == typed
