@@ -12,7 +12,7 @@ import torch
 
 from blocks.cost import count_macs, count_params
 from nas.config import make_trainer, resolve_spec
-from nas.module import Classifier
+from nas.module import Classifier, NonFiniteLossError
 from nas.optim import validate_optim
 from nas.tracking import make_logger, save_run_record, validate_logger, write_json
 
@@ -149,16 +149,18 @@ def fit(
     if logger is not None:
         logger.log_hyperparams({"params": params, "macs": macs})
     start = time.perf_counter()
+    state, reason = "COMPLETE", ""
+    metrics: dict[str, float] = {}
     try:
         trainer.fit(module, datamodule=dm)
-        metrics = {
-            k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1
-        }
+        metrics = scalar_metrics(trainer)
         if cfg.get("test", True):
             trainer.test(module, datamodule=dm, verbose=False)
-            metrics.update(
-                {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-            )
+            metrics.update({k: v for k, v in scalar_metrics(trainer).items() if k.startswith("test/")})
+    except NonFiniteLossError as e:
+        # Divergence is a result, not a crash: the run is recorded as pruned with the reason.
+        state, reason = "PRUNED", str(e)
+        metrics = scalar_metrics(trainer)
     finally:
         wall = time.perf_counter() - start
         _finish_wandb(logger)
@@ -172,11 +174,18 @@ def fit(
         metrics=metrics,
         wall_time_s=wall,
         train_images_per_s=monitor.images_per_s,
+        state=state,
+        reason=reason,
         checkpoint=ckpt_cb.last_model_path or ckpt_cb.best_model_path if ckpt_cb else None,
         seed=seed,
     )
     write_json(out / "metrics.json", result.to_dict())
     return result
+
+
+def scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    """The trainer's current scalar metrics as floats."""
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
 
 
 def _finish_wandb(logger: Any) -> None:

@@ -13,6 +13,10 @@ from blocks import build_model
 from nas.optim import build_optimizer, build_scheduler
 
 
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite: the run cannot recover, and callers record it as pruned."""
+
+
 class Classifier(pl.LightningModule):
     """Trains the network a spec describes. Hyperparameters are plain data, so a checkpoint alone rebuilds it.
 
@@ -49,6 +53,11 @@ class Classifier(pl.LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss.detach()):
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step} "
+                "(diverged: lower optim.lr, add warm-up or a norm layer)"
+            )
         self.train_acc(logits.detach(), y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))

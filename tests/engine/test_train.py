@@ -125,3 +125,12 @@ def test_real_fashion_mnist_reaches_stated_accuracy(compose, tmp_path):
     cfg["output_dir"] = str(tmp_path / "run")
     result = fit(cfg, verbose=False)
     assert result.metrics["val/acc"] >= 0.65
+
+
+def test_diverging_loss_is_recorded_as_pruned_not_a_crash(compose, tmp_path):
+    cfg = tiny_cfg(compose, tmp_path, "optim.lr=1e12", "model.norm=none", "checkpoint=false")
+    result = fit(cfg, verbose=False)
+    assert result.state == "PRUNED"
+    assert "training loss became" in result.reason and "lower optim.lr" in result.reason
+    saved = json.loads((Path(result.output_dir) / "metrics.json").read_text())
+    assert saved["state"] == "PRUNED" and saved["reason"] == result.reason
