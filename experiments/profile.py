@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> ProfileReport:
     p.add_argument(
         "--batches", default=",".join(map(str, DEFAULT_BATCHES)), help="comma-separated batch sizes"
     )
-    p.add_argument("--budget", type=float, default=60.0, help="timing budget per network, seconds")
+    p.add_argument("--budget", type=float, default=30.0, help="timing budget per network, seconds")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads while timing")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--out", default="outputs/profile", help="output folder for the CSV and the plots")
