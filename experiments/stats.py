@@ -1,0 +1,103 @@
+"""Small-sample statistics for ablations: mean with a t-interval, paired differences and the paired t-test.
+
+With 3-5 seeds per arm the normal approximation is badly optimistic (z = 1.96 vs t = 4.30 at 2 degrees of
+freedom), so every interval here uses Student's t. Arms are compared *paired* by seed: seed k gives both arms
+the same initial randomness and data order, so the per-seed differences cancel much of the seed-to-seed
+variance that an unpaired comparison would carry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from scipy import stats as _st
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean of `n` values with the half-width of its t confidence interval (`low`, `high` = mean -+ half)."""
+
+    n: int
+    mean: float
+    sd: float  # sample standard deviation (ddof 1); nan for n < 2
+    half: float  # CI half-width; nan for n < 2
+    confidence: float
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.half
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.half
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Paired comparison variant - baseline over the `n` seeds both arms have."""
+
+    n: int
+    delta: Summary  # mean difference and its t-interval
+    t: float  # t statistic (nan for n < 2; +-inf when every difference is the same non-zero value)
+    p: float  # two-sided p-value of the paired t-test (nan for n < 2)
+    seeds: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "delta": self.delta.to_dict(),
+            "t": self.t,
+            "p": self.p,
+            "seeds": list(self.seeds),
+        }
+
+
+def t_quantile(confidence: float, df: int) -> float:
+    """The two-sided critical value of Student's t: P(|T_df| <= q) = confidence."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
+    if df < 1:
+        raise ValueError(f"a t quantile needs at least 1 degree of freedom (2 values), got {df}")
+    return float(_st.t.ppf(0.5 + confidence / 2, df))
+
+
+def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
+    """Mean, sample SD and t confidence interval of `values` (NaN spread when there are fewer than 2)."""
+    xs = [float(v) for v in values]
+    n = len(xs)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, confidence)
+    mean = math.fsum(xs) / n
+    if n < 2:
+        return Summary(1, mean, math.nan, math.nan, confidence)
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
+    half = t_quantile(confidence, n - 1) * sd / math.sqrt(n)
+    return Summary(n, mean, sd, half, confidence)
+
+
+def paired(baseline: Mapping[int, float], variant: Mapping[int, float], confidence: float = 0.95) -> Paired:
+    """Paired t comparison of two arms given as {seed: value}; only seeds present in both arms count.
+
+    The t-test's statistic is mean(d) / (sd(d) / sqrt(n)) with n - 1 degrees of freedom, d = variant - baseline.
+    Identical differences (sd 0) give p = 1 when they are all 0 and p = 0 otherwise.
+    """
+    seeds = tuple(sorted(set(baseline) & set(variant)))
+    diffs = [float(variant[s]) - float(baseline[s]) for s in seeds]
+    delta = summarize(diffs, confidence)
+    n = len(diffs)
+    if n < 2:
+        return Paired(n, delta, math.nan, math.nan, seeds)
+    se = delta.sd / math.sqrt(n)
+    if se == 0:
+        if delta.mean == 0:
+            return Paired(n, delta, 0.0, 1.0, seeds)
+        return Paired(n, delta, math.copysign(math.inf, delta.mean), 0.0, seeds)
+    t = delta.mean / se
+    p = float(2 * _st.t.sf(abs(t), n - 1))
+    return Paired(n, delta, t, p, seeds)
