@@ -22,9 +22,9 @@ PREFIX = ATTR + "baseline:"
 
 def reference_models(families: Sequence[str], names: Sequence[str] | None = None) -> list[tuple[str, dict]]:
     """(name, spec) of conf/model/*.yaml whose `family` is in `families`, or exactly the `names` given."""
-    import yaml
+    from omegaconf import OmegaConf
 
-    from nas.config import CONF_DIR
+    from nas.config import CONF_DIR, to_plain
 
     paths = {p.stem: p for p in sorted((CONF_DIR / "model").glob("*.yaml"))}
     if names is not None:
@@ -36,7 +36,7 @@ def reference_models(families: Sequence[str], names: Sequence[str] | None = None
         chosen = list(paths)
     out = []
     for name in chosen:
-        spec = yaml.safe_load(paths[name].read_text()) or {}
+        spec = to_plain(OmegaConf.load(paths[name]))  # Hydra's YAML dialect, as `model=<name>` reads it
         if names is not None or spec.get("family") in families:
             out.append((name, spec))
     return out

@@ -9,13 +9,14 @@ it lists the spaces. See conf/search.yaml for every option.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,11 @@ from nas.plan import SearchPlan
 NOISY_WARNINGS = (
     r".*LeafSpec.*",
     r".*PedAnovaImportanceEvaluator.*",
-    r".*have less than 2 trials.*",
+    r".*less than 2 trials.*",
+    r".*too small to compute importances.*",
+    r".*quantiles select the same set of trials.*",
     r".*does not have many workers.*",
+    r".*smaller than the logging interval.*",
 )
 QUIET_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric")
 
@@ -52,21 +56,13 @@ class SearchResult:
 
 def run_search(cfg: Mapping[str, Any], *, study_dir: str | Path, echo: Any = None) -> SearchResult:
     """Run (or resume) the search a plain config describes, writing everything under `study_dir`."""
-    import optuna
     from tqdm.auto import tqdm
 
     plan = SearchPlan.from_cfg(cfg)
     study_dir = Path(study_dir)
     echo = echo or tqdm.write
-    levels = _quiet()
-    try:
-        with warnings.catch_warnings():
-            for pattern in NOISY_WARNINGS:
-                warnings.filterwarnings("ignore", message=pattern)
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-            return _run(plan, study_dir, echo)
-    finally:
-        _restore(levels)
+    with quiet():
+        return _run(plan, study_dir, echo)
 
 
 def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
@@ -84,7 +80,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
     )
     from nas.trial import InterruptGuard, TrialRunner
 
-    sampler = make_sampler(plan.sampler, seed=plan.seed, n_objectives=plan.n_objectives)
+    sampler = make_sampler(plan.sampler, seed=plan.seed)
     pruner = make_pruner(plan.pruner, n_objectives=plan.n_objectives, epochs=plan.fidelity["epochs"])
     storage = make_storage(plan.storage, study_dir)
     identity = study_identity(
@@ -93,6 +89,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
         fidelity=plan.identity_fidelity(),
         data=str(plan.base["data"].get("name")),
         latency=_latency_identity(plan.latency),
+        training={"optim": plan.base["optim"], "metric": plan.metric},
     )
     study, resumed = open_study(
         study_name=plan.study_name,
@@ -106,7 +103,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
         # A resumed run must not replay the first run's draws (they would all be duplicates): the seed moves on
         # by the number of trials already there, so a fresh run and each resume stay reproducible.
         offset = len(study.get_trials(deepcopy=False))
-        study.sampler = make_sampler(plan.sampler, seed=plan.seed + offset, n_objectives=plan.n_objectives)
+        study.sampler = make_sampler(plan.sampler, seed=plan.seed + offset)
     url = storage_url(plan.storage, study_dir)
     done = n_counted(study)
     echo(
@@ -380,24 +377,26 @@ def _latency_identity(latency_cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {"mode": cfg.mode, "device": device_fingerprint(cfg).key, "batch_size": cfg.batch_size}
 
 
-def _quiet() -> dict[str, int]:
-    """Silence per-trial Lightning and Optuna chatter (the search prints one line per trial)."""
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence per-trial Lightning / Optuna chatter and repeated library warnings (one line per trial instead)."""
     import optuna
 
     levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    levels["optuna"] = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return levels
-
-
-def _restore(levels: dict[str, int]) -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(levels.pop("optuna"))
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    verbosity = optuna.logging.get_verbosity()
+    try:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with warnings.catch_warnings():
+            for pattern in NOISY_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 # ------------------------------------------------------------------------------------------------- CLI

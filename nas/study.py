@@ -57,9 +57,7 @@ def _kwargs(cls: type, cfg: Mapping[str, Any], what: str, name: str) -> dict[str
     return kwargs
 
 
-def make_sampler(
-    cfg: Mapping[str, Any], *, seed: int | None, n_objectives: int
-) -> optuna.samplers.BaseSampler:
+def make_sampler(cfg: Mapping[str, Any], *, seed: int | None) -> optuna.samplers.BaseSampler:
     """The sampler `cfg` names (conf/sampler/*.yaml), seeded with `seed` unless the config sets one."""
     name = str(cfg.get("name", "tpe"))
     if name not in SAMPLERS:
@@ -151,9 +149,15 @@ def make_storage(cfg: Mapping[str, Any], study_dir: Path) -> optuna.storages.Bas
 
 
 def study_identity(
-    *, space: Any, objectives: list[str], fidelity: Mapping[str, Any], data: str, latency: Mapping[str, Any]
+    *,
+    space: Any,
+    objectives: list[str],
+    fidelity: Mapping[str, Any],
+    data: str,
+    latency: Mapping[str, Any],
+    training: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a study is for; stored on creation, compared on resume."""
+    """What a study is for; stored on creation, compared on resume. `training`: optimiser and metric."""
     return {
         "space": space.name,
         "space_hash": space.hash(),
@@ -161,6 +165,7 @@ def study_identity(
         "fidelity": dict(fidelity),
         "data": data,
         "latency": dict(latency),
+        "training": dict(training or {}),
     }
 
 
@@ -215,6 +220,7 @@ def check_identity(study: optuna.Study, identity: Mapping[str, Any]) -> None:
         "fidelity": "fidelity",
         "data": "dataset",
         "latency": "latency device",
+        "training": "training (optimiser, metric)",
     }
     diffs = []
     for key, label in what.items():

@@ -17,7 +17,7 @@ from nas.study import SAMPLERS, make_pruner, make_sampler, make_storage, open_st
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONF_DIR / "sampler").glob("*.yaml")))
 def test_every_sampler_config_builds(name, search_cfg):
     cfg = search_cfg(f"sampler={name}")
-    sampler = make_sampler(cfg["sampler"], seed=0, n_objectives=2)
+    sampler = make_sampler(cfg["sampler"], seed=0)
     assert isinstance(sampler, SAMPLERS[name])
 
 
@@ -36,10 +36,10 @@ def test_pruning_with_two_objectives_says_why_not():
     ("make", "message"),
     [
         (
-            lambda: make_sampler({"name": "annealing"}, seed=0, n_objectives=1),
+            lambda: make_sampler({"name": "annealing"}, seed=0),
             "unknown sampler 'annealing'.*tpe",
         ),
-        (lambda: make_sampler({"name": "tpe", "bogus": 1}, seed=0, n_objectives=1), "unknown options.*bogus"),
+        (lambda: make_sampler({"name": "tpe", "bogus": 1}, seed=0), "unknown options.*bogus"),
         (lambda: make_pruner({"name": "nope"}, n_objectives=1, epochs=1), "unknown pruner 'nope'.*median"),
         (lambda: make_storage({"name": "redis"}, CONF_DIR), "unknown storage 'redis'.*sqlite"),
     ],
@@ -144,3 +144,25 @@ def test_front_keeps_one_row_per_architecture():
         {"trial": 3, "state": "PRUNED", "accuracy": None, "latency": 0.1, "reused_from": None},
     ]
     assert [r["trial"] for r in front(recs, ["accuracy", "latency"])] == [0]
+
+
+@pytest.mark.parametrize("name", ["sqlite", "journal", "memory", "url"])
+def test_every_storage_config_opens_a_study(name, search_cfg, tmp_path, tiny_space):
+    extra = [f"storage.url=sqlite:///{tmp_path / 'other.db'}"] if name == "url" else []
+    cfg = search_cfg(f"storage={name}", *extra)
+    storage = make_storage(cfg["storage"], tmp_path / "study")
+    study, _ = open_study(
+        study_name="s",
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(),
+        pruner=optuna.pruners.NopPruner(),
+        identity=identity(Space.from_dict(tiny_space)),
+    )
+    study.tell(study.ask(), [0.5, 1.0])
+    assert len(study.trials) == 1
+
+
+def test_unreachable_storage_url_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot open storage") as err:
+        make_storage({"name": "url", "url": "postgresql://user:secret@127.0.0.1:1/db"}, tmp_path)
+    assert "secret" not in str(err.value)  # the password in a URL is never printed
