@@ -87,11 +87,17 @@ def test_tiny_search_end_to_end_then_resume(search_cfg, tmp_path, count_fits, ca
     assert len(count_fits) == trained_first + len(new_fits)
 
 
-def test_exported_config_trains_through_the_train_cli(search_cfg, tmp_path, monkeypatch):
-    result = run_search(search_cfg("n_trials=1"), study_dir=tmp_path / "study")
+def test_exported_config_trains_through_the_train_cli(search_cfg, tmp_path, monkeypatch, count_fits):
+    cfg = search_cfg("n_trials=1", "retrain_top_k=1", "retrain.epochs=1")
+    result = run_search(cfg, study_dir=tmp_path / "study")
     (export,) = result.exports
     exported = yaml.safe_load(open(export["paths"][0]))
     assert exported["name"] == export["name"] and exported["stages"]
+    # retrain_top_k: the front's best at full fidelity (tested, checkpointed), cached for re-runs.
+    (retrained,) = result.retrained
+    assert retrained["name"] == export["name"] and retrained["test_acc"] is not None
+    assert os.path.isfile(retrained["checkpoint"]) and len(count_fits) == 2
+    assert run_search(cfg, study_dir=tmp_path / "study").retrained == [retrained] and len(count_fits) == 2
 
     from experiments import train
 
