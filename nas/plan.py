@@ -35,6 +35,7 @@ SEARCH_KEYS = (
     "export_dir",
     "html",
     "progress",
+    "reuse",
     "data",
     "optim",
     "trainer",
@@ -47,6 +48,7 @@ SEARCH_KEYS = (
 FIDELITY_KEYS = ("epochs", "fraction", "image_size")
 BASELINE_KEYS = ("enabled", "models", "max_macs")
 LATENCY_MS_MODES = ("measured", "predicted")
+REUSE = ("study", "storage", "none")
 
 
 @dataclass
@@ -76,6 +78,7 @@ class SearchPlan:
     export_dir: Path | None = None
     html: bool = True
     progress: bool = True
+    reuse: str = "study"
 
     # ---------------------------------------------------------------------------------------- building
 
@@ -172,6 +175,7 @@ class SearchPlan:
             export_dir=Path(cfg["export_dir"]) if cfg.get("export_dir") else None,
             html=bool(cfg.get("html", True)),
             progress=bool(cfg.get("progress", True)),
+            reuse=_choice(cfg.get("reuse", "study"), "reuse", REUSE),
         )
         plan._check_run_config()
         return plan
@@ -280,6 +284,12 @@ def _data_at_fidelity(data: Mapping[str, Any], fidelity: Mapping[str, Any]) -> d
     if fidelity.get("image_size") is not None:
         out["image_size"] = fidelity["image_size"]
     return out
+
+
+def _choice(v: Any, what: str, valid: tuple[str, ...]) -> str:
+    if v not in valid:
+        raise ValueError(f"unknown {what} {v!r}; valid: {', '.join(valid)}")
+    return str(v)
 
 
 def _int(v: Any, what: str, low: int) -> int:

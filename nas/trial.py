@@ -138,10 +138,21 @@ class TrialRunner:
         self.tags = [plan.space.name, str(plan.base["data"].get("name", "data"))]
 
     def run(self) -> Outcome:
+        """Ask for a trial, evaluate it, tell the result; an unexpected error fails the trial, not the search."""
         trial = self.study.ask()
         start = time.perf_counter()
-        with heartbeat(self.study, trial):
-            outcome = self._run(trial)
+        try:
+            with heartbeat(self.study, trial):
+                outcome = self._run(trial)
+        except KeyboardInterrupt:  # a second Ctrl-C: leave nothing RUNNING behind
+            trial.set_user_attr("interrupted", True)
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+        except Exception as e:
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            self._set(trial, {"state": "FAIL", "reason": reason, "traceback": traceback.format_exc()[-4000:]})
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            outcome = Outcome(trial.number, "FAIL", reason=reason)
         outcome.seconds = time.perf_counter() - start
         return outcome
 
@@ -161,14 +172,27 @@ class TrialRunner:
         key = {"accuracy": "accuracy", "latency": "latency", "params": "n_params", "macs": "macs"}
         return [float(attrs[key[o]]) for o in self.plan.objectives]
 
-    def _find_duplicate(self, run_key: str, number: int) -> optuna.trial.FrozenTrial | None:
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            if (
-                t.number != number
-                and t.user_attrs.get("run_key") == run_key
-                and not t.user_attrs.get("rejected")
-            ):
-                return t
+    def _find_duplicate(self, run_key: str, number: int) -> tuple[str, optuna.trial.FrozenTrial] | None:
+        """An earlier finished trial with this run key: in this study, or (reuse=storage) in any study of the
+        storage whose latency device is the same. Returns (study name, trial)."""
+        if self.plan.reuse == "none":
+            return None
+        studies = [self.study]
+        if self.plan.reuse == "storage":
+            from nas.study import ATTR
+
+            mine = self.study.user_attrs.get(ATTR + "identity", {}).get("latency")
+            for name in optuna.get_all_study_names(self.study._storage):
+                if name == self.study.study_name:
+                    continue
+                other = optuna.load_study(study_name=name, storage=self.study._storage)
+                if other.user_attrs.get(ATTR + "identity", {}).get("latency") == mine:
+                    studies.append(other)
+        for study in studies:
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+                same = study is self.study and t.number == number
+                if not same and t.user_attrs.get("run_key") == run_key and not t.user_attrs.get("rejected"):
+                    return study.study_name, t
         return None
 
     def _latency_violation(self, latency: float, unit: str) -> str | None:
@@ -207,9 +231,9 @@ class TrialRunner:
             return self._reject(trial, "constraint: " + "; ".join(broken), attrs)
         attrs["run_key"] = plan.run_key(spec)
 
-        earlier = self._find_duplicate(attrs["run_key"], trial.number)
-        if earlier is not None:
-            return self._reuse(trial, earlier, attrs)
+        found = self._find_duplicate(attrs["run_key"], trial.number)
+        if found is not None:
+            return self._reuse(trial, *found, attrs)
 
         from nas.latency import latency_objective
 
@@ -228,21 +252,23 @@ class TrialRunner:
         return self._train(trial, sample.spec, attrs)
 
     def _reuse(
-        self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial, attrs: dict[str, Any]
+        self, trial: optuna.Trial, study_name: str, earlier: optuna.trial.FrozenTrial, attrs: dict[str, Any]
     ) -> Outcome:
         copied = {k: earlier.user_attrs[k] for k in RESULT_ATTRS if k in earlier.user_attrs}
-        attrs = {**attrs, **copied, "reused_from": earlier.number}
+        # Same study: the trial number; another study of the storage: "<study>#<number>".
+        source = earlier.number if study_name == self.study.study_name else f"{study_name}#{earlier.number}"
+        attrs = {**attrs, **copied, "reused_from": source}
         violation = self._latency_violation(
             float(attrs.get("latency", math.nan)), attrs.get("latency_unit", "")
         )
         if violation:
             return self._reject(trial, "constraint: " + violation, attrs)
         if earlier.state == TrialState.PRUNED:
-            reason = f"same spec as trial {earlier.number}, which was pruned"
+            reason = f"same spec as trial {source}, which was pruned"
             self._set(trial, {**attrs, "state": "PRUNED", "reason": reason})
             self.study.tell(trial, state=TrialState.PRUNED)
             return Outcome(trial.number, "PRUNED", reason=reason, attrs=attrs)
-        reason = f"same spec as trial {earlier.number}: result reused"
+        reason = f"same spec as trial {source}: result reused"
         attrs.update(state="COMPLETE", reason=reason)
         self._set(trial, attrs)
         values = self._values(attrs)

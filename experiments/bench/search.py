@@ -38,6 +38,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--fraction", type=float, default=0.02, help="share of the training split each trial uses")
     p.add_argument("--epochs", type=int, default=1, help="training epochs per trial")
     p.add_argument("--val-size", type=int, default=1000, help="validation images (fixed, for every trial)")
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size (small data: more steps)")
     p.add_argument(
         "--latency", default="predicted", help="latency mode: measured | predicted | macs | params"
     )
@@ -62,7 +63,11 @@ def compose(args: argparse.Namespace, sampler: str, seed: int) -> dict[str, Any]
         f"+space={args.space}", f"data={args.data}", f"sampler={sampler}", f"sampler.seed={seed}", "seed=0",
         f"study_name=bench-{args.space}-{sampler}-s{seed}", f"n_trials={args.trials}",
         f"fidelity.fraction={args.fraction}", f"fidelity.epochs={args.epochs}", f"data.val_size={args.val_size}",
-        f"latency.mode={args.latency}", "logger=none", "html=false", "progress=false", "baselines.enabled=false",
+        f"latency.mode={args.latency}", f"data.batch_size={args.batch_size}", "logger=none", "html=false",
+        "progress=false", "baselines.enabled=false",
+        # One storage for every run, so an architecture any run has trained is reused, not retrained (the
+        # samplers' random start-up designs coincide for a seed: that is most of the saving).
+        f"storage.url=sqlite:///{Path(args.out).resolve() / 'bench.db'}", "reuse=storage",
     ]  # fmt: skip
     if sampler == "tpe":
         overrides.append(f"sampler.n_startup_trials={args.startup}")

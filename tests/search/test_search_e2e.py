@@ -196,3 +196,31 @@ def test_ctrl_c_records_the_trial_and_resume_retries_it(search_cfg, tmp_path, mo
         result.n_trials == 1 and trials[1].params == trials[0].params
     )  # the interrupted architecture, retried
     assert trials[1].user_attrs["retry_of"] == 0
+
+
+def test_failing_trials_are_recorded_and_max_failures_stops_the_search(search_cfg, tmp_path, monkeypatch):
+    import nas.latency
+
+    def broken(spec, cfg):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(nas.latency, "latency_objective", broken)
+    result = run_search(search_cfg("n_trials=5", "max_failures=2"), study_dir=tmp_path / "study")
+    trials = load(tmp_path / "study").trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 2
+    assert (
+        trials[0].user_attrs["reason"] == "RuntimeError: device lost"
+        and "Traceback" in trials[0].user_attrs["traceback"]
+    )
+    assert "max_failures=2" in result.stopped and result.front == []
+
+
+def test_reuse_across_studies_of_one_storage(search_cfg, tmp_path, tiny_space, count_fits):
+    for p in tiny_space["params"].values():
+        p.update({"choices": [p["choices"][0]]} if "choices" in p else {"high": p["low"]})
+    url = f"storage.url=sqlite:///{tmp_path / 'shared.db'}"
+    first = search_cfg("n_trials=1", url, "reuse=storage", space=tiny_space)
+    run_search(first, study_dir=tmp_path / "a")
+    run_search({**first, "study_name": "other", "sampler": {"name": "tpe"}}, study_dir=tmp_path / "b")
+    other = optuna.load_study(study_name="other", storage=f"sqlite:///{tmp_path / 'shared.db'}")
+    assert len(count_fits) == 1 and other.trials[0].user_attrs["reused_from"] == "tiny#0"
