@@ -7,9 +7,12 @@ largest latency any run saw x 1.1), normalised to [0, 1], as mean ± std per sam
 random search (target: >= 1.1). The reference networks (`--baselines`) are trained once at the same
 fidelity, and the report says which runs' fronts dominate them.
 
-Defaults (15 trials x 3 samplers x 3 seeds on 2 % of Fashion-MNIST, one epoch, predicted latency) take
-about 15-25 minutes on the 2-core build machine. Training uses seed 0 in every run and the sampler seed
-varies, so an architecture proposed by two runs gets the same accuracy: the comparison is between samplers.
+Defaults (10 trials x 3 samplers x 3 seeds on 2 % of Fashion-MNIST, one epoch at batch 32, predicted
+latency, ResNet-18 as the reference) take about 20-25 minutes on the 2-core build machine when it is not
+shared (a smoke run, `--trials 6 --seeds 1`, took 10 minutes with the machine under a load of 4); a larger
+budget (`--trials 30 --seeds 5`) separates the samplers better where there is time. Training uses seed 0 in
+every run and only the sampler seed varies, so an architecture proposed by two runs has one result, and all
+runs share one storage so it is trained once (`reuse=storage`).
 Extra Hydra overrides of conf/search.yaml go at the end, e.g. `data.batch_size=64`.
 """
 
@@ -32,7 +35,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--space", default="resnet_like", help="search space (conf/space/<name>.yaml)")
     p.add_argument("--data", default="fashion_mnist", help="dataset config (conf/data/<name>.yaml)")
-    p.add_argument("--trials", type=int, default=15, help="trial budget of every run")
+    p.add_argument("--trials", type=int, default=10, help="trial budget of every run")
     p.add_argument("--seeds", type=int, default=3, help="sampler seeds per sampler (>= 3 for mean ± std)")
     p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated; random is the reference")
     p.add_argument("--fraction", type=float, default=0.02, help="share of the training split each trial uses")
@@ -42,7 +45,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--latency", default="predicted", help="latency mode: measured | predicted | macs | params"
     )
-    p.add_argument("--startup", type=int, default=5, help="TPE random startup trials / NSGA-II population")
+    p.add_argument("--startup", type=int, default=4, help="TPE random startup trials / NSGA-II population")
     p.add_argument("--baselines", default="resnet18", help="comma-separated reference networks; '' for none")
     p.add_argument("--out", default="outputs/bench/search", help="folder of the studies and the report")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides of conf/search.yaml (key=value)")
