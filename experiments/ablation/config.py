@@ -36,7 +36,10 @@ AXES = (
     "width",
     "bias",
     "dropout",
+    "init",
 )
+# Axes the run config reads directly (not through interpolations into data / model / optim).
+RUN_AXES = ("init",)
 # Top-level ablation options: they configure the ablation itself and apply to both arms.
 OPTIONS = (
     "seeds",
@@ -56,7 +59,7 @@ SHARED_SECTIONS = ("data", "trainer", "logger", "latency", "hydra", "suite")
 VARIANT_SECTIONS = ("model", "optim")
 METRICS = ("test/acc", "val/acc", "val/acc_best")
 # Run-config sections that decide what a run computes: the cache key hashes exactly these (plus the seed).
-KEY_SECTIONS = ("data", "model", "optim", "trainer", "test")
+KEY_SECTIONS = ("data", "model", "optim", "trainer", "test", "init")
 # Trainer keys that change how a run is shown, not what it computes.
 PRESENTATION_TRAINER_KEYS = ("enable_progress_bar", "enable_model_summary", "log_every_n_steps")
 
@@ -210,6 +213,8 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     out = {k: copy.deepcopy(cfg[k]) for k in ("data", "model", "optim", "trainer", "logger") if k in cfg}
     out["test"] = bool(cfg.get("test", True))
     out["checkpoint"] = bool(cfg.get("checkpoint", False))
+    # Not read by fit(): the runner applies it (experiments.ablation.init); it is hashed and recorded.
+    out["init"] = str((cfg.get("init") or {}).get("scheme", "default"))
     return out
 
 

@@ -38,13 +38,16 @@ def _values(arm: dict[str, Any]) -> dict[int, float]:
 
 
 def arm_status(arm: dict[str, Any], seeds: int, *, baseline: bool = False) -> str:
-    """ "baseline", "ok", "not applicable: ...", "failed k/n: reason" or "k/n seeds" (incomplete)."""
+    """The arm's state: baseline, ok, not applicable / not reproduced, failed k/n, diverged k/n, or k/n seeds."""
     if arm.get("skip"):
         return str(arm["skip"])
     n = len(arm.get("values", []))
     fails = arm.get("failures") or []
     if fails:
         return f"failed {len(fails)}/{seeds}: {fails[0][1]}"
+    diverged = arm.get("diverged") or []
+    if diverged:
+        return f"diverged {len(diverged)}/{seeds}: {diverged[0][1]}"
     if n < seeds:
         return f"{n}/{seeds} seeds"
     return "baseline" if baseline else "ok"

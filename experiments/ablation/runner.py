@@ -25,6 +25,7 @@ from experiments.ablation.config import (
     run_config,
     variant_label,
 )
+from experiments.ablation.init import WeightInit
 
 log = logging.getLogger(__name__)
 FitFn = Callable[..., Any]
@@ -173,15 +174,25 @@ def run_arms(
         t0 = time.perf_counter()
         note = ""
         try:
-            result = fit_fn(cfg, group=group, job_type="ablation-arm", tags=list(tags), verbose=False)
+            callbacks = [WeightInit(cfg.get("init", "default"))]
+            result = fit_fn(
+                cfg, callbacks=callbacks, group=group, job_type="ablation-arm", tags=list(tags), verbose=False
+            )
             res = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+            state = str(res.get("state", "COMPLETE"))
             value = res.get("metrics", {}).get(metric)
-            if value is None:
+            if state == "COMPLETE" and value is None:
                 raise ValueError(f"the run reported no {metric!r} (it has {sorted(res.get('metrics', {}))})")
+            # A diverged run (non-finite loss: fit() ends it as PRUNED) is a result, and the same seed would
+            # diverge again: it is cached, and reported as diverged rather than given a made-up accuracy.
             records[key][seed] = cache.put(
                 key, seed, res, {"label": arm.label, "seconds": time.perf_counter() - t0}
             )
-            note = f": {metric} {float(value):.4f}"
+            note = (
+                f": {metric} {float(value):.4f}"
+                if state == "COMPLETE"
+                else f": {state} ({res.get('reason')})"
+            )
         except Exception as e:  # one failed run must not lose the others; it is retried next time
             failures[key][seed] = f"{type(e).__name__}: {_first_line(e)}"
             note = f": FAILED ({failures[key][seed]})"
@@ -256,8 +267,17 @@ def arm_result(
     metric: str,
     latency: dict[str, Any],
 ) -> dict[str, Any]:
-    """A plain, JSON-friendly summary of one arm: per-seed metric values and the arm's costs."""
-    values = [[seed, float(rec["result"]["metrics"][metric])] for seed, rec in sorted(records.items())]
+    """A plain, JSON-friendly summary of one arm: per-seed metric values and the arm's costs.
+
+    Only completed runs give values; runs that ended otherwise (diverged) are listed with their reason.
+    """
+    values, diverged = [], []
+    for seed, rec in sorted(records.items()):
+        res = rec["result"]
+        if res.get("state", "COMPLETE") == "COMPLETE" and res["metrics"].get(metric) is not None:
+            values.append([seed, float(res["metrics"][metric])])
+        else:
+            diverged.append([seed, f"{res.get('state')}: {res.get('reason', '')}".strip()])
     walls = [float(rec["result"].get("wall_time_s", math.nan)) for rec in records.values()]
     return {
         "label": arm.label,
@@ -269,6 +289,7 @@ def arm_result(
         "latency": latency,
         "values": values,
         "failures": [[seed, why] for seed, why in sorted(failures.items())],
+        "diverged": diverged,
         "train_time_s": sum(walls) / len(walls) if walls else math.nan,
         "meta": arm.meta,
     }

@@ -47,8 +47,11 @@ def log_summary(
         mode = resolve_wandb_mode(logger_cfg.get("mode", "auto"))
         if mode == "disabled":
             return None
+        import os
+
         import wandb
 
+        os.environ.setdefault("WANDB_SILENT", "true")
         out_dir.mkdir(parents=True, exist_ok=True)
         run = wandb.init(
             project=logger_cfg.get("project", "cnn-nas"),

@@ -7,7 +7,8 @@ import pytest
 
 from experiments.ablation.cache import RunCache
 from experiments.ablation.config import config_key
-from experiments.ablation.runner import Arm, run_arms
+from experiments.ablation.report import arm_status
+from experiments.ablation.runner import Arm, arm_result, run_arms
 
 METRIC = "test/acc"
 
@@ -28,9 +29,9 @@ def make_arm(label, lr):
 class FakeFit:
     """Stands in for nas.fit.fit: records (label, seed) calls; accuracy depends on lr and seed."""
 
-    def __init__(self, fail_on=None, interrupt_on=None):
+    def __init__(self, fail_on=None, interrupt_on=None, diverge_on=None):
         self.calls = []
-        self.fail_on, self.interrupt_on = fail_on, interrupt_on
+        self.fail_on, self.interrupt_on, self.diverge_on = fail_on, interrupt_on, diverge_on
 
     def __call__(self, cfg, **kw):
         who = (cfg["name"].rsplit("-seed", 1)[0], cfg["seed"])
@@ -40,6 +41,12 @@ class FakeFit:
             raise KeyboardInterrupt
         if who == self.fail_on:
             raise RuntimeError("boom")
+        if who == self.diverge_on:  # what nas.fit returns when the loss became NaN / inf
+            return {
+                "metrics": {"train/loss": float("nan")},
+                "state": "PRUNED",
+                "reason": "loss is nan at step 3",
+            }
         return {"metrics": {METRIC: 0.5 + cfg["optim"]["lr"] + 0.01 * cfg["seed"]}, "wall_time_s": 0.0}
 
 
@@ -156,3 +163,18 @@ def test_a_run_locked_by_another_worker_is_not_trained_twice(tmp_path):
     # a lock whose process died is free again (flock is released by the OS)
     with cache.claim(base.key, 0, wait=False) as mine:
         assert mine is True
+
+
+def test_a_diverged_run_is_cached_and_reported_without_a_made_up_accuracy(tmp_path):
+    cache = RunCache(tmp_path)
+    arms = [make_arm("baseline", 0.1), make_arm("lr=9", 9.0)]
+    lines = []
+    records, failures = run(arms, 2, cache, FakeFit(diverge_on=("lr=9", 1)), lines)
+    assert not any(failures.values()) and any("PRUNED (loss is nan" in line for line in lines)
+    res = arm_result(arms[1], records[arms[1].key], {}, metric=METRIC, latency={})
+    assert [seed for seed, _ in res["values"]] == [0]
+    assert res["diverged"] == [[1, "PRUNED: loss is nan at step 3"]]
+    assert arm_status(res, 2) == "diverged 1/2: PRUNED: loss is nan at step 3"
+    fit = FakeFit()
+    run(arms, 2, cache, fit)
+    assert fit.calls == []  # the same seed would diverge again: it is not retrained

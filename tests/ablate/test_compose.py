@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from experiments.ablation.config import (
     AXES,
     OPTIONS,
+    RUN_AXES,
     SHARED_SECTIONS,
     VARIANT_SECTIONS,
     axis_options,
@@ -129,7 +130,7 @@ def test_variants_differ_from_the_baseline_by_exactly_their_overrides(compose, s
         is_default = all(base_plain.get(o.split("=")[0]) == var_plain.get(o.split("=")[0]) for o in overrides)
         assert diff or is_default, f"{overrides} changed nothing"
         # the cache key changes exactly when something beyond the axes' own nodes (what training reads) changed
-        run_changed = any(p.split(".")[0] not in AXES for p in diff)
+        run_changed = any(p.split(".")[0] not in AXES or p.split(".")[0] in RUN_AXES for p in diff)
         assert (config_key(run_config(var_plain)) != base_key) == run_changed, overrides
 
 
