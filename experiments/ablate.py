@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from experiments.ablation.cache import RunCache
 from experiments.ablation.config import (
@@ -31,6 +31,7 @@ from experiments.ablation.config import (
     composer,
     expand_sweep,
     plain,
+    shadowed_axes,
     split_overrides,
     validate_options,
 )
@@ -125,6 +126,9 @@ def run_ablation(
 ) -> dict[str, Any]:
     """Plan, train what is missing, and write the report into `out_dir`; returns the result record."""
     baseline, arms, shared = plan(cfg, overrides, config_dir=config_dir, config_name=config_name)
+    with composer(config_dir, config_name) as compose:
+        for warning in shadowed_axes(OmegaConf.to_container(compose([]), resolve=False), shared):
+            echo(warning)
     group = cfg.get("name") or group or f"ablate-{out_dir.name}"
     seeds, metric = int(cfg["seeds"]), str(cfg["metric"])
     suite = cfg.get("suite")

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,65 @@ def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
         else:
             choices.append([o.input_line])
     return [list(job) for job in itertools.product(*choices)]
+
+
+_REF = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
+
+
+def shadowed_axes(raw: dict[str, Any], shared: Sequence[str]) -> list[str]:
+    """Warnings for shared overrides that replace a value an axis sets (that axis then has no effect).
+
+    `raw` is ablate.yaml composed without overrides, interpolations unresolved; e.g. `data.batch_size=32` replaces
+    `${batch.size}`, so `batch=b512` would change only the LR scaling.
+    """
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{prefix}{i}.")
+        else:
+            flat[prefix[:-1]] = node
+
+    walk(raw, "")
+    out = []
+    written = global_writes()
+    for o in _parse(shared):
+        key = o.key_or_group
+        if "." not in key or o.type.name == "DEL":
+            continue  # a group override (data=cifar10) keeps ablate.yaml's interpolations
+        for path, value in flat.items():
+            if (path == key or path.startswith(key + ".")) and isinstance(value, str):
+                axes = sorted({ref.split(".")[0] for ref in _REF.findall(value)} & set(AXES))
+                if axes:
+                    out.append(
+                        f"warning: {o.input_line} replaces {path} = {value}: the {', '.join(axes)} axis has no "
+                        "effect on it in this ablation"
+                    )
+        for path, axis in written.items():
+            if path == key or path.startswith(key + "."):
+                out.append(f"warning: {o.input_line} overrides {path}, which options of the {axis} axis set")
+    return out
+
+
+def global_writes() -> dict[str, str]:
+    """{config path: axis} for the keys that axis options in the global package write (e.g. data.image_size)."""
+    import yaml
+
+    out: dict[str, str] = {}
+    for axis in AXES:
+        for path in sorted((CONF_DIR / axis).glob("*.yaml")):
+            text = path.read_text()
+            if "@package _global_" not in text.split("\n", 1)[0]:
+                continue
+            for top, node in (yaml.safe_load(text) or {}).items():
+                if top == axis or not isinstance(node, dict):
+                    continue
+                out.update({f"{top}.{k}": axis for k in node})
+    return out
 
 
 def variant_label(overrides: Sequence[str]) -> str:

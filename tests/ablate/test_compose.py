@@ -22,6 +22,7 @@ from experiments.ablation.config import (
     expand_sweep,
     plain,
     run_config,
+    shadowed_axes,
     split_overrides,
     validate_options,
 )
@@ -243,3 +244,12 @@ def test_bad_options_are_refused_before_compute(compose, key, value, message):
     validate_options(cfg)
     with pytest.raises(ValueError, match=message):
         validate_options({**cfg, key: value})
+
+
+def test_shared_overrides_that_silence_an_axis_are_flagged(compose):
+    raw = OmegaConf.to_container(compose([]), resolve=False)
+    shared = ["data=cifar10", "data.batch_size=32", "data.image_size=16", "epochs=2", "data.augment=false"]
+    warnings = shadowed_axes(raw, shared)
+    assert len(warnings) == 2
+    assert "data.batch_size=32 replaces data.batch_size = ${batch.size}: the batch axis" in warnings[0]
+    assert "data.image_size=16 overrides data.image_size, which options of the input axis set" in warnings[1]

@@ -1,6 +1,7 @@
 """A tiny ablation end to end on synthetic data: a `-m` sweep through the real CLI (one table, baseline trained
 once), then resume with more seeds in-process (only the new runs train), a not-applicable variant, bad input."""
 
+import csv
 import json
 import os
 import subprocess
@@ -121,3 +122,34 @@ def test_bad_input_is_one_clear_message_before_compute(capsys, argv, message):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("ablate: error: ") and message in err and "Traceback" not in err
+
+
+def test_suite_report_puts_the_paper_beside_ours(tmp_path):
+    """The suite path with a stand-in trainer: rows, n/a and skipped rows, sign agreement, files."""
+
+    def fake_fit(cfg, **kw):
+        acc = 0.80 + 0.01 * cfg["seed"]
+        if cfg["model"]["stages"][1]["type"] == "avg":
+            acc -= 0.02 + 0.001 * cfg["seed"] ** 2  # paper: avg pooling -3.6 pp -> signs agree
+        if cfg["model"]["head"]["dropout"] == 0.3:
+            acc -= 0.01 + 0.002 * cfg["seed"]  # paper: dropout 0.3 +2.6 pp -> signs disagree
+        return {"metrics": {"test/acc": acc}, "wall_time_s": 0.0}
+
+    overrides = [*TINY, "data.channels=1", "suite=mishkin", f"cache_dir={tmp_path / 'cache'}"]
+    with composer() as compose:
+        cfg = plain(compose(overrides))
+    keep = {("pooling", "max"), ("pooling", "avg"), ("dropout", "0.3"), ("colorspace", "ycrcb"),
+            ("colorspace", "learned_16_3")}  # fmt: skip
+    cfg["suite"]["rows"] = [r for r in cfg["suite"]["rows"] if (r["axis"], str(r["variant"])) in keep]
+    result = run_ablation(cfg, overrides, out_dir=tmp_path / "out", fit_fn=fake_fit, echo=lambda s: None)
+    assert result["suite"] == "mishkin" and len(result["variants"]) == 5
+    with (tmp_path / "out" / "suite.csv").open() as f:
+        rows = {f"{r['paper_axis']}/{r['paper_variant']}": r for r in csv.DictReader(f)}
+    assert rows["pooling/max"]["signs_agree"] == "baseline"
+    assert rows["pooling/avg"]["signs_agree"] == "yes" and float(rows["pooling/avg"]["paper_delta"]) == -0.036
+    assert float(rows["pooling/avg"]["delta"]) == pytest.approx(-0.0205)
+    assert rows["dropout/0.3"]["signs_agree"] == "no"
+    assert rows["colorspace/ycrcb"]["status"].startswith("not reproduced")
+    assert rows["colorspace/learned_16_3"]["status"].startswith("not applicable")
+    md = (tmp_path / "out" / "suite.md").read_text()
+    assert "Signs agree in **1 of 2**" in md and (tmp_path / "out" / "suite.png").stat().st_size > 0
