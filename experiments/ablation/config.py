@@ -52,7 +52,6 @@ OPTIONS = (
     "name",
     "checkpoint",
     "test",
-    "seed",
 )
 # Sections whose overrides set up both arms (a different dataset or trainer is a different baseline).
 SHARED_SECTIONS = ("data", "trainer", "logger", "latency", "hydra", "suite")

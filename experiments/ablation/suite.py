@@ -181,7 +181,7 @@ def suite_markdown(rows: Sequence[dict[str, Any]], result: dict[str, Any]) -> st
         agree_txt = r["signs_agree"] + (" *" if r["significant"] else "")
         lines.append(
             f"| {r['paper_axis']} | {r['paper_variant']} | {pct(r['paper_delta'], signed=True)} "
-            f"| {r['overrides'] or '(baseline)'} | {ours} | {fmt_p(r['p_value'])} | {agree_txt} "
+            f"| {r['overrides'] or ('(baseline)' if r['status'] == 'baseline' else '–')} | {ours} | {fmt_p(r['p_value'])} | {agree_txt} "
             f"| {human(r['params'])} | {human(r['macs'])} | {r['status']} |"
         )
     lines += ["", f"`*`: our {conf} % CI excludes 0. Paper Δ = top1 − baseline_top1 of the reference table; "
