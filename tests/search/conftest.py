@@ -33,6 +33,7 @@ OVERRIDES = [
     "data.image_size=8",
     "data.batch_size=16",
     "data.eval_batch_size=64",
+    "data.val_size=null",
     "logger=none",
     "sampler=random",
     "fidelity.fraction=1.0",
