@@ -155,7 +155,7 @@ def run_ablation(
         )
         records, failures = run_arms(
             [baseline, *runnable], seeds=seeds, cache=cache, metric=metric, fit_fn=fit_fn, group=group, tags=tags,
-            echo=echo,
+            latency=cfg.get("latency"), echo=echo,
         )  # fmt: skip
     else:  # nothing applies: say so, train nothing (not even the baseline)
         records, failures = {}, {}
@@ -188,7 +188,7 @@ def run_ablation(
             tags=[f"data:{cfg['data'].get('name', '?')}"],
         )  # fmt: skip
         if hint:
-            echo(f"W&B is offline: upload with `{hint}`")
+            echo(f"W&B is offline: upload the runs with\n  {hint}")
     return result
 
 

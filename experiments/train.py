@@ -31,11 +31,16 @@ def summary_lines(result) -> list[str]:
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     from nas.fit import fit
+    from nas.tracking import offline_mark, sync_command
 
     plain = to_plain(cfg)
     plain["output_dir"] = HydraConfig.get().runtime.output_dir
+    mark = offline_mark()
     result = fit(plain)
     print("\n".join(summary_lines(result)))
+    hint = sync_command(since=mark)
+    if hint:
+        print(f"W&B is offline: upload the run with\n  {hint}")
     return result.metrics.get("val/acc", float("nan"))
 
 

@@ -119,6 +119,7 @@ def _train_one(
 
     from nas.fit import fit
     from nas.latency import latency_objective
+    from nas.tracking import latency_summary
 
     latency, record = latency_objective(resolved, plan.latency)
     cfg = plan.run_config(
@@ -128,7 +129,12 @@ def _train_one(
     try:
         with section:
             result = fit(
-                cfg, group=plan.study_name, job_type="baseline", tags=[plan.space.name, name], verbose=False
+                cfg,
+                group=plan.study_name,
+                job_type="baseline",
+                tags=[f"space:{plan.space.name}", f"model:{name}"],
+                verbose=False,
+                summary=latency_summary(latency, record),
             )
     except Exception as e:
         from nas.trial import StopRequested

@@ -14,7 +14,15 @@ from blocks.cost import count_macs, count_params
 from nas.config import make_trainer, resolve_spec
 from nas.module import Classifier, NonFiniteLossError
 from nas.optim import validate_optim
-from nas.tracking import make_logger, save_run_record, validate_logger, write_json
+from nas.tracking import (
+    failure_state,
+    finish_run,
+    latency_summary,
+    make_logger,
+    save_run_record,
+    validate_logger,
+    write_json,
+)
 
 
 class ThroughputMonitor(pl.Callback):
@@ -43,6 +51,11 @@ class ThroughputMonitor(pl.Callback):
         self.seconds += self._epoch_seconds
         if self._epoch_seconds > 0:
             self.epoch_rates.append(self._epoch_images / self._epoch_seconds)
+            if trainer.logger is not None:  # per-epoch throughput beside the epoch's metrics
+                trainer.logger.log_metrics(
+                    {"train/images_per_s": self.epoch_rates[-1], "epoch": trainer.current_epoch},
+                    step=trainer.global_step,
+                )
 
     @property
     def images_per_s(self) -> float:
@@ -94,8 +107,16 @@ def fit(
     job_type: str = "train",
     tags: list[str] | None = None,
     verbose: bool = True,
+    summary: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Train, validate and (if `cfg.test`) test one configuration; save its record in `cfg.output_dir`."""
+    """Train, validate and (if `cfg.test`) test one configuration; save its record in `cfg.output_dir`.
+
+    W&B (logger=wandb): the run carries the flattened config and spec; its summary gets state, reason,
+    params, MACs, final metrics, throughput, plus `summary` (what the caller knows: the latency and its
+    device from `nas.tracking.latency_summary`, a trial's number and parameters). With a `latency` section
+    in `cfg` (`+latency=cpu` on the train command) the latency is measured after training and logged too.
+    A run that raises is logged with its state (FAIL / PRUNED / INTERRUPTED) and exit code, then re-raised.
+    """
     from nas.data import build_datamodule
 
     spec = validate(cfg)
@@ -121,7 +142,7 @@ def fit(
     logger = make_logger(
         cfg.get("logger") or {"name": "none"},
         out,
-        {**cfg, "spec": spec},
+        {**cfg, "spec": spec, "params": params, "macs": macs},
         name=name,
         group=group,
         job_type=job_type,
@@ -137,33 +158,59 @@ def fit(
             dirpath=str(out / "checkpoints"), filename="last", save_top_k=1, monitor=None
         )
         cbs.append(ckpt_cb)
-    trainer = make_trainer(
-        trainer_cfg,
-        logger=logger,
-        callbacks=cbs,
-        out=out,
-        enable_checkpointing=ckpt_cb is not None,
-        enable_model_summary=False,
-        enable_progress_bar=bool(trainer_cfg.get("enable_progress_bar", verbose)),
-    )
+    try:
+        trainer = make_trainer(
+            trainer_cfg,
+            logger=logger,
+            callbacks=cbs,
+            out=out,
+            enable_checkpointing=ckpt_cb is not None,
+            enable_model_summary=False,
+            enable_progress_bar=bool(trainer_cfg.get("enable_progress_bar", verbose)),
+        )
+    except BaseException as e:  # the W&B run has started: close it as failed
+        state, reason = failure_state(e)
+        finish_run(logger, state=state, reason=reason)
+        raise
     if logger is not None:
         logger.log_hyperparams({"params": params, "macs": macs})
     start = time.perf_counter()
     state, reason = "COMPLETE", ""
     metrics: dict[str, float] = {}
+    extra = dict(summary or {})
     try:
         trainer.fit(module, datamodule=dm)
         metrics = scalar_metrics(trainer)
         if cfg.get("test", True):
             trainer.test(module, datamodule=dm, verbose=False)
             metrics.update({k: v for k, v in scalar_metrics(trainer).items() if k.startswith("test/")})
+        if cfg.get("latency") and "latency/value" not in extra:
+            extra.update(_measure_latency(spec, cfg["latency"]))
     except NonFiniteLossError as e:
         # Divergence is a result, not a crash: the run is recorded as pruned with the reason.
         state, reason = "PRUNED", str(e)
         metrics = scalar_metrics(trainer)
+    except BaseException as e:  # failed, pruned by Optuna, interrupted: logged as such, then raised
+        state, reason = failure_state(e)
+        metrics = scalar_metrics(trainer)
+        raise
     finally:
         wall = time.perf_counter() - start
-        _finish_wandb(logger)
+        final = {k: v for k, v in metrics.items() if not k.endswith("_step")}
+        finish_run(
+            logger,
+            state=state,
+            reason=reason,
+            summary={
+                **extra,
+                **final,
+                "params": params,
+                "macs": macs,
+                "train/images_per_s": monitor.images_per_s,
+                "wall_time_s": wall,
+                "seed": seed,
+            },
+        )
     metrics = {k: v for k, v in sorted(metrics.items()) if not k.endswith("_step")}
     result = RunResult(
         name=name,
@@ -188,15 +235,15 @@ def scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
 
 
-def _finish_wandb(logger: Any) -> None:
-    """Close the W&B run (a no-op for other loggers)."""
+def _measure_latency(spec: dict[str, Any], latency_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The trained network's latency under `latency_cfg` as summary keys (a failure is a warning, not a crash)."""
+    import logging
+
+    from nas.latency import latency_objective
+
     try:
-        from pytorch_lightning.loggers import WandbLogger
-
-        if isinstance(logger, WandbLogger):
-            import wandb
-
-            if wandb.run is not None:
-                wandb.finish()
-    except Exception:  # closing a logger must never hide the run's own result or error
-        pass
+        value, record = latency_objective(spec, latency_cfg)
+    except Exception as e:  # noqa: BLE001 - latency is a column of the record, not the run's result
+        logging.getLogger(__name__).warning("latency measurement failed: %s", e)
+        return {}
+    return latency_summary(value, record)

@@ -189,7 +189,7 @@ def report(
     from nas.pareto import front, hypervolume, records, table, write_csv
     from nas.report import axis_label, export_front, optuna_html, pareto_plot
     from nas.study import OBJECTIVES, n_counted
-    from nas.tracking import write_json
+    from nas.tracking import keep_front_weights, log_study, sync_command, write_json
     from nas.trial import StopRequested
 
     finished = study.get_trials(
@@ -296,12 +296,20 @@ def report(
         study_dir / "summary.json",
         {**summary, "files": files, "exports": exports, "retrained": retrained, "baselines": baselines},
     )
+    keep_front_weights(study, dims)
+    log_study(
+        plan, study, study_dir, recs=recs, front=fr, baselines=baselines, exports=exports, retrained=retrained,
+        summary=summary, files=files,
+    )  # fmt: skip
     if exports:
         echo(
             f"\n{len(exports)} front architecture(s) exported to {export_dir}; train one at full fidelity with"
         )
         echo(f"  python -m experiments.train model=exported/{exports[0]['name']}")
     echo(f"outputs: {study_dir}")
+    hint = sync_command(group=plan.study_name)
+    if hint:
+        echo(f"W&B is offline: upload the runs with\n  {hint}")
     return SearchResult(
         study_name=plan.study_name,
         storage=storage,
@@ -331,6 +339,7 @@ def retrain_top(
     from nas.fit import fit
     from nas.report import export_name
     from nas.study import ATTR
+    from nas.tracking import latency_summary
 
     out = []
     for r in sorted(fr, key=lambda r: -(r.get("accuracy") or 0.0))[: plan.retrain_top_k]:
@@ -347,7 +356,17 @@ def retrain_top(
         echo(f"retraining trial {r['trial']} at full fidelity ({cfg['trainer'].get('max_epochs')} epochs)")
         with guard.training() if guard is not None else contextlib.nullcontext():
             result = fit(
-                cfg, group=plan.study_name, job_type="retrain", tags=[plan.space.name], verbose=False
+                cfg,
+                group=plan.study_name,
+                job_type="retrain",
+                tags=[f"space:{plan.space.name}"],
+                verbose=False,
+                summary={
+                    "trial": r["trial"],
+                    **latency_summary(
+                        r.get("latency"), {"unit": r.get("latency_unit"), "fingerprint": r.get("device_key")}
+                    ),
+                },
             )
         rec = {
             "trial": r["trial"],
@@ -445,7 +464,10 @@ def _main_hydra() -> None:
     @hydra.main(config_path="../conf", config_name="search", version_base="1.3")
     def main(cfg: DictConfig) -> None:
         from nas.config import to_plain
+        from nas.tracking import redact_hydra_outputs
 
+        hc = HydraConfig.get()  # a password in storage.url=... must not stay in .hydra/*.yaml
+        redact_hydra_outputs(hc.runtime.output_dir, hc.sweep.dir if hc.mode.name == "MULTIRUN" else None)
         if cfg.get("space") is None:
             print(space_listing())
             return

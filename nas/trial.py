@@ -135,7 +135,7 @@ class TrialRunner:
         self.study = study
         self.study_dir = study_dir
         self.guard = guard
-        self.tags = [plan.space.name, str(plan.base["data"].get("name", "data"))]
+        self.tags = [f"space:{plan.space.name}", f"data:{plan.base['data'].get('name', 'data')}"]
 
     def run(self) -> Outcome:
         """Ask for a trial, evaluate it, tell the result; an unexpected error fails the trial, not the search."""
@@ -277,12 +277,14 @@ class TrialRunner:
 
     def _train(self, trial: optuna.Trial, spec: dict[str, Any], attrs: dict[str, Any]) -> Outcome:
         from nas.fit import fit
+        from nas.tracking import keep_front_weights, trial_summary
 
         plan = self.plan
         out = self.study_dir / "trials" / f"t{trial.number:04d}"
         attrs["output_dir"] = str(out)
         trial.set_user_attr("output_dir", str(out))
         cfg = plan.run_config(spec, output_dir=str(out), name=f"{plan.study_name}-t{trial.number:04d}")
+        cfg["checkpoint"] = True  # weights for the front's W&B artifact; keep_front_weights deletes the rest
         callbacks = []
         if plan.pruner.get("name", "none") != "none":
             from nas.pruning import LightningPruning
@@ -297,6 +299,7 @@ class TrialRunner:
                     job_type="trial",
                     tags=self.tags,
                     verbose=False,
+                    summary=trial_summary(trial.number, trial.params, attrs),
                 )
         except optuna.TrialPruned as e:
             reason = str(e) or "pruned"
@@ -336,4 +339,5 @@ class TrialRunner:
         self._set(trial, attrs)
         values = self._values(attrs)
         self.study.tell(trial, values)
+        keep_front_weights(self.study, plan.front_dims)  # disk holds about the front's checkpoints, not all
         return Outcome(trial.number, "COMPLETE", values=values, attrs=attrs)

@@ -92,6 +92,10 @@ def plan_arm(
     return arm
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and math.isfinite(v)
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
     return text.strip() or type(e).__name__
@@ -136,12 +140,14 @@ def run_arms(
     fit_fn: FitFn | None = None,
     group: str | None = None,
     tags: Sequence[str] = (),
+    latency: dict[str, Any] | None = None,
     echo: Callable[[str], None] = print,
 ) -> tuple[dict[str, dict[int, dict[str, Any]]], dict[str, dict[int, str]]]:
     """Train every missing (arm, seed) run; returns ({key: {seed: record}}, {key: {seed: failure reason}}).
 
     Records come from the cache when present; a run that raises is reported as failed (and retried by the
-    next invocation, since failures are not cached).
+    next invocation, since failures are not cached). With a `latency` config, each run's W&B summary gets
+    its arm's latency and device (arm_latency: measured once per arm, cached).
     """
     if fit_fn is None:
         from nas.fit import fit as fit_fn
@@ -175,9 +181,16 @@ def run_arms(
         note = ""
         try:
             callbacks = [WeightInit(cfg.get("init", "default"))]
+            summary = None
+            if latency is not None:
+                from nas.tracking import latency_summary
+
+                lat = arm_latency(arm, latency, cache)
+                summary = latency_summary(lat.get("value"), lat) if _finite(lat.get("value")) else None
             result = fit_fn(
-                cfg, callbacks=callbacks, group=group, job_type="ablation-arm", tags=list(tags), verbose=False
-            )
+                cfg, callbacks=callbacks, group=group, job_type="ablation-arm", tags=list(tags), verbose=False,
+                **({"summary": summary} if summary else {}),
+            )  # fmt: skip
             res = result.to_dict() if hasattr(result, "to_dict") else dict(result)
             state = str(res.get("state", "COMPLETE"))
             value = res.get("metrics", {}).get(metric)

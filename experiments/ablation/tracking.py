@@ -1,8 +1,10 @@
-"""The ablation's W&B summary run: the result table and the bar chart with CIs, in the ablation's group.
+"""The ablation's W&B summary run: the result table and bar charts with CIs, in the ablation's group.
 
-Each training run is already a W&B run (job_type "ablation-arm", same group) through fit(); this adds one
-run with job_type "summary" holding the table, the plot and each arm's delta in its summary, so the
-dashboard shows the answer next to the runs that produced it.
+Each training run is already a W&B run (job_type "ablation-arm", same group, tags `data:` / `axis:` or
+`suite:`, its arm's latency and device in the summary) through fit(); this adds one run with job_type
+"summary" holding the table, the bar charts (the report's figure: accuracy and paired delta with their
+confidence intervals; plus W&B-native bars of the means and deltas) and each arm's numbers in its summary,
+so the dashboard shows the answer next to the runs that produced it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.tracking import flatten, redact, resolve_wandb_mode
+from nas.tracking import finish_run, init_run, sync_command
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,41 @@ def _clean(v: Any) -> Any:
     if isinstance(v, dict | list):
         return str(v)
     return v
+
+
+def _label(row: dict[str, Any]) -> str:
+    return str(row.get("arm") or f"{row.get('paper_axis')}/{row.get('paper_variant')}")
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def axis_tags(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """`axis:<factor>` for every factor the rows' overrides change (`pooling=avg` -> `axis:pooling`)."""
+    axes = set()
+    for r in rows:
+        for o in str(r.get("overrides") or "").split():
+            if "=" in o:
+                axes.add(o.split("=")[0].lstrip("+~"))
+    return sorted(f"axis:{a}" for a in axes)
+
+
+def arm_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-arm summary keys: mean/<arm>, delta/<arm>, p_value/<arm> and the CIs as [low, high]."""
+    out: dict[str, Any] = {}
+    for r in rows:
+        name = _label(r)
+        for field in ("mean", "delta", "p_value"):
+            if _finite(r.get(field)):
+                out[f"{field}/{name}"] = float(r[field])
+        for field, (lo, hi) in (
+            ("ci", ("ci_low", "ci_high")),
+            ("delta_ci", ("delta_ci_low", "delta_ci_high")),
+        ):
+            if _finite(r.get(lo)) and _finite(r.get(hi)):
+                out[f"{field}/{name}"] = [float(r[lo]), float(r[hi])]
+    return out
 
 
 def log_summary(
@@ -37,52 +74,72 @@ def log_summary(
     config: dict[str, Any] | None = None,
     tags: Sequence[str] = (),
 ) -> str | None:
-    """Log the summary run if the logger is W&B (and not disabled); returns the `wandb sync` hint when offline.
+    """Log the summary run if the logger is W&B (and not disabled).
 
-    Never raises: a tracking failure must not lose a finished ablation (the files are already written).
+    Returns the `wandb sync` command for every offline run of this group this process wrote (the arms and
+    the summary), or None when nothing was written offline. Never raises: a tracking failure must not lose
+    a finished ablation (the files are already written).
     """
-    if (logger_cfg or {}).get("name") != "wandb":
+    try:
+        run = init_run(
+            logger_cfg,
+            dir=out_dir,
+            name=f"{group}-summary",
+            job_type="summary",
+            group=group,
+            tags=[*tags, *axis_tags(rows)],
+            config=config,
+        )
+    except Exception as e:  # noqa: BLE001 - see the docstring
+        log.warning(
+            "W&B summary run failed to start (%s: %s); the report files are complete", type(e).__name__, e
+        )
+        return None
+    if run is None:
         return None
     try:
-        mode = resolve_wandb_mode(logger_cfg.get("mode", "auto"))
-        if mode == "disabled":
-            return None
-        import os
-
         import wandb
 
-        os.environ.setdefault("WANDB_SILENT", "true")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        run = wandb.init(
-            project=logger_cfg.get("project", "cnn-nas"),
-            entity=logger_cfg.get("entity"),
-            group=group,
-            job_type="summary",
-            name=f"{group}-summary",
-            dir=str(out_dir),
-            mode=mode,
-            tags=sorted(set(list(logger_cfg.get("tags") or []) + list(tags))),
-            config=flatten(redact(config or {})),
-            settings=wandb.Settings(init_timeout=float(logger_cfg.get("init_timeout", 60)), console="off"),
-            reinit="finish_previous",
-        )
-        try:
-            table = wandb.Table(
-                columns=list(columns), data=[[_clean(r.get(c)) for c in columns] for r in rows]
+        table = wandb.Table(columns=list(columns), data=[[_clean(r.get(c)) for c in columns] for r in rows])
+        payload: dict[str, Any] = {"ablation/table": table}
+        if plot is not None and plot.exists():
+            payload["ablation/plot"] = wandb.Image(
+                str(plot), caption="accuracy and paired delta vs the baseline, with confidence intervals"
             )
-            payload: dict[str, Any] = {"ablation/table": table}
-            if plot is not None and plot.exists():
-                payload["ablation/plot"] = wandb.Image(str(plot))
-            run.log(payload)
-            for r in rows:
-                name = r.get("arm") or f"{r.get('paper_axis')}/{r.get('paper_variant')}"
-                for field in ("mean", "delta", "p_value"):
-                    if isinstance(r.get(field), float) and math.isfinite(r[field]):
-                        run.summary[f"{field}/{name}"] = r[field]
-            hint = f"wandb sync {Path(run.dir).parent}" if mode == "offline" else None
-        finally:
-            run.finish()
-        return hint
+        bars = [r for r in rows if _finite(r.get("mean")) or _finite(r.get("delta"))]
+        if bars:
+            cols = [
+                "arm",
+                "mean_pct",
+                "ci_low_pct",
+                "ci_high_pct",
+                "delta_pp",
+                "delta_ci_low_pp",
+                "delta_ci_high_pp",
+            ]
+            pct = [
+                [_label(r)]
+                + [
+                    100 * float(r[k]) if _finite(r.get(k)) else None
+                    for k in ("mean", "ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high")
+                ]
+                for r in bars
+            ]
+            bar_table = wandb.Table(columns=cols, data=pct)
+            payload["ablation/bars"] = bar_table
+            if any(_finite(r.get("mean")) for r in bars):
+                payload["ablation/mean_bar"] = wandb.plot.bar(
+                    bar_table, "arm", "mean_pct", title="accuracy (%)"
+                )
+            if any(_finite(r.get("delta")) for r in bars):
+                payload["ablation/delta_bar"] = wandb.plot.bar(
+                    bar_table, "arm", "delta_pp", title="delta vs baseline (pp)"
+                )
+        run.log(payload)
+        finish_run(run, state="COMPLETE", summary={**arm_summary(rows), "n_arms": len(rows)})
     except Exception as e:  # noqa: BLE001 - see the docstring
-        log.warning("W&B summary run failed (%s: %s); the report files are complete", type(e).__name__, e)
-        return None
+        log.warning(
+            "W&B summary run is incomplete (%s: %s); the report files are complete", type(e).__name__, e
+        )
+        finish_run(run, state="FAIL", reason=f"{type(e).__name__}: {e}")
+    return sync_command(group=group)

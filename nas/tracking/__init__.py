@@ -1,0 +1,77 @@
+"""Experiment tracking: run records on disk, W&B runs that work online, offline or not at all, and the
+summary runs of studies and profiles. No secret (API key, a password in a storage URL) leaves the process.
+
+    records   redact, write_json, save_run_record, git_revision, environment, flatten (files on disk)
+    runs      W&B modes, init_run / make_logger / finish_run (conventions in its docstring), sync_command
+    study     the search's summary run (trials table, Pareto plot, importances, front artifact)
+    profile   the latency profile's run (tables and plots)
+"""
+
+from nas.tracking.profile import log_profile
+from nas.tracking.records import (
+    REPO_ROOT,
+    environment,
+    flatten,
+    git_revision,
+    redact,
+    redact_argv,
+    redact_files,
+    redact_hydra_outputs,
+    redact_text,
+    save_run_record,
+    write_json,
+)
+from nas.tracking.runs import (
+    EXIT_CODES,
+    LOGGERS,
+    WANDB_MODES,
+    failure_state,
+    finish_run,
+    init_run,
+    latency_summary,
+    logger_run,
+    make_logger,
+    offline_mark,
+    offline_runs,
+    resolve_wandb_mode,
+    server_reachable,
+    sync_command,
+    trial_summary,
+    validate_logger,
+    wandb_api_key_present,
+)
+from nas.tracking.study import keep_front_weights, log_study
+
+__all__ = [
+    "EXIT_CODES",
+    "LOGGERS",
+    "REPO_ROOT",
+    "WANDB_MODES",
+    "environment",
+    "failure_state",
+    "finish_run",
+    "flatten",
+    "git_revision",
+    "init_run",
+    "keep_front_weights",
+    "latency_summary",
+    "log_profile",
+    "log_study",
+    "logger_run",
+    "make_logger",
+    "offline_mark",
+    "offline_runs",
+    "redact",
+    "redact_argv",
+    "redact_files",
+    "redact_hydra_outputs",
+    "redact_text",
+    "resolve_wandb_mode",
+    "save_run_record",
+    "server_reachable",
+    "sync_command",
+    "trial_summary",
+    "validate_logger",
+    "wandb_api_key_present",
+    "write_json",
+]

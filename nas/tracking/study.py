@@ -1,0 +1,332 @@
+"""The search's W&B summary run, and the front's weights kept on disk for it.
+
+One run per report (job_type "summary", group = the study name) holds: a Table of every finished trial
+(state, objectives, costs, spec parameters, whether it is on the front), the front as a Table, the Pareto
+front as a W&B scatter plot and as the report's figure (front staircase + reference networks), parameter
+importances for accuracy (Table + bar chart + summary), and the front architectures as a `model` Artifact:
+each one's exported config and, when its checkpoint is on this machine, its trained weights.
+
+Weights: search trials keep their `last.ckpt`, and `keep_front_weights` deletes the checkpoints of trials
+that are not on the front as the search goes. A trial that falls off the front never comes back (it is
+dominated by a completed trial for good), so disk use stays about the front's size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nas.tracking.records import redact
+from nas.tracking.runs import finish_run, init_run
+
+log = logging.getLogger("nas.tracking")
+
+CHECKPOINT = Path("checkpoints") / "last.ckpt"
+TRIAL_COLUMNS = (
+    "trial",
+    "state",
+    "on_front",
+    "accuracy",
+    "latency",
+    "latency_unit",
+    "n_params",
+    "macs",
+    "train_time_s",
+    "reused_from",
+    "device_key",
+    "reason",
+)
+# front dimension -> trial record column
+COLUMN_OF = {"accuracy": "accuracy", "latency": "latency", "params": "n_params", "macs": "macs"}
+
+
+def keep_front_weights(study: Any, dims: Sequence[str]) -> list[Path]:
+    """Delete the checkpoints of finished trials that are not on the front over `dims`; returns what was
+    deleted. Running trials are never touched (they are not finished)."""
+    from optuna.trial import TrialState
+
+    from nas.pareto import front, records
+
+    trials = study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    )
+    dirs = {t.number: t.user_attrs.get("output_dir") for t in trials}
+    keep = {Path(dirs[r["trial"]]) for r in front(records(trials), list(dims)) if dirs.get(r["trial"])}
+    removed: list[Path] = []
+    for t in trials:
+        out = dirs.get(t.number)
+        if not out or Path(out) in keep:
+            continue
+        for ckpt in (Path(out) / "checkpoints").glob("*.ckpt"):
+            try:
+                ckpt.unlink()
+                removed.append(ckpt)
+            except OSError:
+                pass
+    return removed
+
+
+def param_importances(study: Any, objectives: Sequence[str]) -> tuple[dict[str, float], str]:
+    """(importance of each parameter for accuracy, "" or why there are none) via Optuna's default evaluator."""
+    import optuna
+
+    idx = list(objectives).index("accuracy")
+    target = None if len(objectives) == 1 else (lambda t: t.values[idx])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            imp = optuna.importance.get_param_importances(study, target=target)
+        return {k: float(v) for k, v in imp.items()}, ""
+    except Exception as e:  # noqa: BLE001 - too few trials, a constant parameter, ...
+        return {}, str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict | list | tuple):
+        return json.dumps(v, sort_keys=True, default=str)
+    return v
+
+
+def trial_rows(
+    recs: Sequence[Mapping[str, Any]], front_trials: set[int]
+) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of the trials table: fixed columns, then one `param.<name>` column per parameter."""
+    params = sorted({p for r in recs for p in (r.get("params") or {})})
+    columns = [*TRIAL_COLUMNS, *(f"param.{p}" for p in params), "spec"]
+    rows = []
+    for r in recs:
+        row = {**r, "on_front": r["trial"] in front_trials}
+        values = [_cell(row.get(c)) for c in TRIAL_COLUMNS]
+        values += [_cell((r.get("params") or {}).get(p)) for p in params]
+        values.append(_cell(r.get("spec")))
+        rows.append(values)
+    return columns, rows
+
+
+def artifact_name(study_name: str) -> str:
+    """W&B artifact names take letters, digits, '-', '_' and '.'."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", study_name) + "-front"
+
+
+def log_study(
+    plan: Any,
+    study: Any,
+    study_dir: Path,
+    *,
+    recs: Sequence[Mapping[str, Any]],
+    front: Sequence[Mapping[str, Any]],
+    baselines: Sequence[Mapping[str, Any]] = (),
+    exports: Sequence[Mapping[str, Any]] = (),
+    retrained: Sequence[Mapping[str, Any]] = (),
+    summary: Mapping[str, Any] | None = None,
+    files: Mapping[str, str] | None = None,
+) -> bool:
+    """Log the study's summary run (see the module docstring); True when a run was written.
+
+    Never raises: the report files are written already, and a tracking failure must not lose them.
+    """
+    logger_cfg = plan.base.get("logger") or {}
+    summary = dict(summary or {})
+    data = plan.base["data"].get("name")
+    try:
+        run = init_run(
+            logger_cfg,
+            dir=study_dir,
+            name=f"{plan.study_name}-summary",
+            job_type="summary",
+            group=plan.study_name,
+            tags=[f"space:{plan.space.name}", f"data:{data}"],
+            config={
+                "study": {
+                    k: summary.get(k) for k in ("study_name", "space", "space_hash", "objectives", "fidelity")
+                },
+                "storage": redact(summary.get("storage")),
+                "sampler": plan.sampler,
+                "pruner": plan.pruner,
+                "latency": plan.latency,
+                "data": plan.base["data"],
+                "optim": plan.base["optim"],
+                "seed": plan.seed,
+            },
+        )
+    except Exception as e:  # noqa: BLE001
+        log.warning("W&B summary run of %s failed to start: %s", plan.study_name, e)
+        return False
+    if run is None:
+        return False
+    try:
+        _log_contents(run, plan, study, recs, front, baselines, exports, retrained, summary, files or {})
+        finish_run(run, state="COMPLETE", summary={})
+    except Exception as e:  # noqa: BLE001
+        log.warning("W&B summary run of %s is incomplete: %s", plan.study_name, e, exc_info=True)
+        finish_run(run, state="FAIL", reason=f"{type(e).__name__}: {e}")
+    return True
+
+
+def _log_contents(
+    run: Any,
+    plan: Any,
+    study: Any,
+    recs: Sequence[Mapping[str, Any]],
+    front: Sequence[Mapping[str, Any]],
+    baselines: Sequence[Mapping[str, Any]],
+    exports: Sequence[Mapping[str, Any]],
+    retrained: Sequence[Mapping[str, Any]],
+    summary: dict[str, Any],
+    files: Mapping[str, str],
+) -> None:
+    import wandb
+
+    dims = list(plan.front_dims)
+    xcol = COLUMN_OF[next(d for d in dims if d != "accuracy")]
+    front_trials = {int(r["trial"]) for r in front}
+    columns, rows = trial_rows(recs, front_trials)
+    payload: dict[str, Any] = {"trials": wandb.Table(columns=columns, data=rows)}
+    fcols, frows = trial_rows(front, front_trials)
+    payload["front"] = wandb.Table(columns=fcols, data=frows)
+    done = [
+        r
+        for r in recs
+        if r.get("state") == "COMPLETE" and _finite(r.get(xcol)) and _finite(r.get("accuracy"))
+    ]
+    if done:
+        points = wandb.Table(
+            columns=["trial", xcol, "accuracy", "on_front"],
+            data=[
+                [r["trial"], float(r[xcol]), float(r["accuracy"]), r["trial"] in front_trials] for r in done
+            ],
+        )
+        unit = summary.get("latency_unit") or ""
+        payload["pareto/trials"] = wandb.plot.scatter(
+            points,
+            xcol,
+            "accuracy",
+            title=f"{plan.study_name}: accuracy vs {xcol} {f'({unit})' if xcol == 'latency' else ''}".strip(),
+        )
+    if files.get("pareto_png") and Path(files["pareto_png"]).is_file():
+        payload["pareto/plot"] = wandb.Image(
+            str(files["pareto_png"]), caption="Pareto front (blue), trials (grey), reference networks (red)"
+        )
+    trained = [b for b in baselines if "skipped" not in b]
+    if trained:
+        bcols = [
+            "name",
+            "accuracy",
+            "latency",
+            "latency_unit",
+            "n_params",
+            "macs",
+            "train_time_s",
+            "dominated_by",
+        ]
+        payload["baselines"] = wandb.Table(
+            columns=bcols, data=[[_cell(b.get(c)) for c in bcols] for b in trained]
+        )
+    if retrained:
+        rcols = ["trial", "name", "test_acc", "val_acc", "train_time_s", "checkpoint"]
+        payload["retrained"] = wandb.Table(
+            columns=rcols, data=[[_cell(r.get(c)) for c in rcols] for r in retrained]
+        )
+    importances, why = param_importances(study, plan.objectives)
+    if importances:
+        imp = wandb.Table(columns=["param", "importance"], data=[[k, v] for k, v in importances.items()])
+        payload["importance/table"] = imp
+        payload["importance/bar"] = wandb.plot.bar(
+            imp, "param", "importance", title="parameter importance for accuracy"
+        )
+    run.log(payload)
+
+    accs = [float(r["accuracy"]) for r in done]
+    hv = summary.get("hypervolume") or {}
+    run.summary.update(
+        {
+            "study": plan.study_name,
+            "space": plan.space.name,
+            "objectives": list(plan.objectives),
+            "n_trials": summary.get("n_trials"),
+            "states": summary.get("states"),
+            "rejected": summary.get("rejected"),
+            "front_size": len(front),
+            "front_trials": sorted(front_trials),
+            "best_accuracy": max(accs) if accs else None,
+            "hypervolume": hv.get("value") if isinstance(hv, Mapping) else None,
+            "latency_unit": summary.get("latency_unit"),
+            "importance": importances or None,
+            "importance_note": why,
+            "storage": redact(summary.get("storage")),
+        }
+    )
+    if front:
+        run.log_artifact(_front_artifact(plan, study, front, exports, files, summary))
+
+
+def _front_artifact(
+    plan: Any,
+    study: Any,
+    front: Sequence[Mapping[str, Any]],
+    exports: Sequence[Mapping[str, Any]],
+    files: Mapping[str, str],
+    summary: Mapping[str, Any],
+) -> Any:
+    """The front as one `model` artifact: <name>.yaml (exported config) and <name>.ckpt (weights) per trial."""
+    import wandb
+
+    from nas.report import export_name
+
+    by_trial = {e["trial"]: e for e in exports}
+    dirs = {t.number: t.user_attrs.get("output_dir") for t in study.get_trials(deepcopy=False)}
+    entries = []
+    art = wandb.Artifact(
+        artifact_name(plan.study_name),
+        type="model",
+        description=f"Pareto front of study {plan.study_name} (space {plan.space.name}): exported model configs "
+        "and trained weights (Lightning checkpoints; Classifier.load_from_checkpoint rebuilds each network)",
+        metadata={},
+    )
+    for r in front:
+        name = export_name(plan.study_name, int(r["trial"]))
+        entry = {
+            k: r.get(k)
+            for k in ("trial", "accuracy", "latency", "latency_unit", "n_params", "macs", "params")
+        }
+        entry["name"] = name
+        paths = (by_trial.get(r["trial"]) or {}).get("paths") or []
+        if paths and Path(paths[-1]).is_file():
+            art.add_file(str(paths[-1]), name=f"{name}.yaml")  # small: copied, later exports may rewrite it
+            entry["config"] = f"{name}.yaml"
+        out = dirs.get(r["trial"])
+        ckpt = Path(out) / CHECKPOINT if out else None
+        if ckpt is not None and ckpt.is_file():
+            # immutable: referenced, not copied (checkpoints can be large and never change); an offline run's
+            # `wandb sync` reads the file then, so sync before deleting the study folder
+            art.add_file(str(ckpt), name=f"{name}.ckpt", policy="immutable")
+            entry["weights"] = f"{name}.ckpt"
+        else:
+            entry["weights"] = None  # trained on another machine, or before weights were kept
+        entries.append(entry)
+    if files.get("front_json") and Path(files["front_json"]).is_file():
+        art.add_file(str(files["front_json"]), name="front.json")
+    art.metadata.update(
+        {
+            "study": plan.study_name,
+            "space": plan.space.name,
+            "objectives": list(plan.objectives),
+            "fidelity": summary.get("fidelity"),
+            "data": plan.base["data"].get("name"),
+            "latency_unit": summary.get("latency_unit"),
+            "front": entries,
+        }
+    )
+    return art
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and math.isfinite(v)
