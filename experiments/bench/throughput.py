@@ -9,8 +9,10 @@ metrics on, as `experiments.train` runs it); the first round of each is warm-up 
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import time
+import warnings
 from typing import Any
 
 import pytorch_lightning as pl
@@ -76,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=6, help="rounds of each (the first is warm-up)")
     p.add_argument("--no-progress", action="store_true", help="disable the platform's progress bar")
     args = p.parse_args(argv)
+    # Lightning announces every Trainer it builds; one line per round is what a benchmark should print.
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
 
     from nas.data import build_datamodule
 
