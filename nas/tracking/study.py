@@ -3,8 +3,9 @@
 One run per report (job_type "summary", group = the study name) holds: a Table of every finished trial
 (state, objectives, costs, spec parameters, whether it is on the front), the front as a Table, the Pareto
 front as a W&B scatter plot and as the report's figure (front staircase + reference networks), parameter
-importances for accuracy (Table + bar chart + summary), and the front architectures as a `model` Artifact:
-each one's exported config and, when its checkpoint is on this machine, its trained weights.
+importances for accuracy (Table + bar chart + summary), the retrained architectures (retrain_top_k), and
+the front architectures as a `model` Artifact: each one's exported config and, when its checkpoint is on
+this machine, its trained weights (and its full-fidelity weights when it was retrained).
 
 Weights: search trials keep their `last.ckpt`, and `keep_front_weights` deletes the checkpoints of trials
 that are not on the front as the search goes. A trial that falls off the front never comes back (it is
@@ -265,7 +266,7 @@ def _log_contents(
         }
     )
     if front:
-        run.log_artifact(_front_artifact(plan, study, front, exports, files, summary))
+        run.log_artifact(_front_artifact(plan, study, front, exports, retrained, files, summary))
 
 
 def _front_artifact(
@@ -273,10 +274,12 @@ def _front_artifact(
     study: Any,
     front: Sequence[Mapping[str, Any]],
     exports: Sequence[Mapping[str, Any]],
+    retrained: Sequence[Mapping[str, Any]],
     files: Mapping[str, str],
     summary: Mapping[str, Any],
 ) -> Any:
-    """The front as one `model` artifact: <name>.yaml (exported config) and <name>.ckpt (weights) per trial."""
+    """The front as one `model` artifact: <name>.yaml (exported config) and <name>.ckpt (weights at the search
+    fidelity) per trial, plus <name>.retrained.ckpt for those retrained at full fidelity (retrain_top_k)."""
     import wandb
 
     from nas.report import export_name
@@ -311,6 +314,11 @@ def _front_artifact(
             entry["weights"] = f"{name}.ckpt"
         else:
             entry["weights"] = None  # trained on another machine, or before weights were kept
+        again = next((x for x in retrained if x.get("trial") == r["trial"]), None)
+        if again and again.get("checkpoint") and Path(again["checkpoint"]).is_file():
+            art.add_file(str(again["checkpoint"]), name=f"{name}.retrained.ckpt", policy="immutable")
+            entry["retrained_weights"] = f"{name}.retrained.ckpt"
+            entry["retrained_test_acc"] = again.get("test_acc")
         entries.append(entry)
     if files.get("front_json") and Path(files["front_json"]).is_file():
         art.add_file(str(files["front_json"]), name="front.json")

@@ -41,6 +41,7 @@ SEARCH = [
     "data.image_size=16",
     "data.batch_size=32",
     "data.eval_batch_size=64",
+    "data.val_size=null",  # the search's default (2,000) is larger than this whole dataset
     "logger=wandb",
     "logger.mode=offline",
     "sampler=random",
@@ -56,6 +57,8 @@ SEARCH = [
     "html=false",
     "progress=false",
     "n_trials=3",
+    "retrain_top_k=1",
+    "retrain.epochs=1",
 ]
 WANDB_ENV = ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR")
 

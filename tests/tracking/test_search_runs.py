@@ -90,6 +90,14 @@ def test_summary_run_holds_table_plot_importances_and_front_artifact(tiny_search
     for name in names:
         assert {f"{name}.yaml", f"{name}.ckpt"} <= set(art["files"])
         assert Path(art["local"][f"{name}.ckpt"]).is_file()
+    # the most accurate front architecture retrained at full fidelity: its own run, its weights in the artifact
+    (again,) = result.retrained
+    (retrain,) = runs_under(study_dir / "retrain")
+    assert (
+        retrain["job_type"] == "retrain" and retrain["group"] == "tiny" and "test/acc" in retrain["summary"]
+    )
+    assert retrain["summary"]["trial"] == again["trial"] and retrain["summary"]["latency/unit"] == "ms"
+    assert f"{again['name']}.retrained.ckpt" in art["files"]
     # weights are kept for the front only
     kept = sorted(p.parent.parent.name for p in (study_dir / "trials").glob("*/checkpoints/last.ckpt"))
     assert kept == sorted(f"t{r['trial']:04d}" for r in result.front)
