@@ -36,6 +36,7 @@ SEARCH_KEYS = (
     "html",
     "progress",
     "reuse",
+    "worker",
     "data",
     "optim",
     "trainer",
@@ -181,28 +182,37 @@ class SearchPlan:
         return plan
 
     def _check_run_config(self) -> None:
-        """Data, optimiser, logger and trainer checks (nas.fit.validate) on a sample spec, before compute."""
+        """Data, optimiser, logger and trainer checks (nas.fit.validate) on sample specs, before compute.
+
+        One draw too small for the input is a rejection at search time; a space none of whose first 20 draws
+        can run at the search's input size (the feature map shrinks below 1x1) is an error now.
+        """
         from nas.fit import validate
         from nas.space import SpecRejected
 
+        drawn, shape_error = 0, None
         for seed in range(20):
             try:
                 spec = self.space.sample_random(seed).spec
-                break
             except SpecRejected:
                 continue
-        else:
+            drawn += 1
+            try:
+                validate(self.run_config(spec, output_dir="", name="check"))
+                return
+            except ValueError as e:
+                if "feature map" not in str(e) and "cannot run on" not in str(e):
+                    raise
+                shape_error = shape_error or str(e).splitlines()[0]
+        if not drawn:
             raise ValueError(
                 f"space {self.space.name!r}: 20 random draws were all rejected; check its ranges"
             )
-        try:
-            validate(self.run_config(spec, output_dir="", name="check"))
-        except ValueError as e:
-            if "feature map" in str(e) or "cannot run on" in str(
-                e
-            ):  # one bad draw is a rejection, not an error
-                return
-            raise
+        raise ValueError(
+            f"space {self.space.name!r}: none of {drawn} random draws can run on "
+            f"{self.base['data'].get('image_size')} px inputs ({shape_error}); use a larger fidelity.image_size "
+            "or fewer / later stride-2 stages"
+        )
 
     # ------------------------------------------------------------------------------------- run configs
 
@@ -240,12 +250,14 @@ class SearchPlan:
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def identity_fidelity(self) -> dict[str, Any]:
-        """The fidelity as a study stores it (effective values)."""
+        """The fidelity as a study stores it (effective values, validation split included)."""
         data = self.base["data"]
         return {
             "epochs": self.fidelity["epochs"],
             "fraction": data.get("fraction"),
             "image_size": data.get("image_size"),
+            "val_size": data.get("val_size"),
+            "val_fraction": data.get("val_fraction"),
         }
 
     @property

@@ -92,7 +92,11 @@ def pareto_plot(
     ax.set_ylabel(axis_label(ydim))
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    skipped = [b["name"] for b in baselines if "skipped" in b]
+    if skipped:  # say so on the figure, or a reader assumes there were no reference networks to compare with
+        ax.text(0.01, 0.01, f"not trained (see the report): {', '.join(skipped)}", transform=ax.transAxes,
+                fontsize=7, color="0.4", va="bottom")  # fmt: skip
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
