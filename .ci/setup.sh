@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh Linux machine: the CPU torch wheel first (when torch is absent), the default
-# dataset (Debian's package, when run as root), then the project with its dev extra (editable).
+# dataset (Debian's package, when run as root), then the project with its dev and scale extras (editable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -29,7 +29,7 @@ stamp=.cache/setup.stamp
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$PY" -m pip show -q cnn-nas >/dev/null 2>&1; then
   say "installing the project"
-  "$PY" -m pip install -q -e ".[dev]"
+  "$PY" -m pip install -q -e ".[dev,scale]"
   mkdir -p .cache && echo "$want" > "$stamp"
 fi
 say "ready"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -131,10 +132,13 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     cols: list[str] = []
     for row in flat:
         cols += [c for c in row if c not in cols]
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    # Written aside and moved into place: several search workers may write the same file as they finish.
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=cols)
         writer.writeheader()
         writer.writerows(flat)
+    os.replace(tmp, path)
 
 
 def _finite(v: Any) -> bool:

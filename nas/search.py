@@ -52,6 +52,7 @@ class SearchResult:
     files: dict[str, str] = field(default_factory=dict)
     stopped: str = ""
     interrupted: bool = False
+    failed: bool = False  # stopped by max_failures (the CLI exits with status 1)
 
 
 def run_search(cfg: Mapping[str, Any], *, study_dir: str | Path, echo: Any = None) -> SearchResult:
@@ -69,7 +70,8 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
     from tqdm.auto import tqdm
 
     from nas.study import (
-        fail_stale,
+        check_distributed,
+        lost_trial_retries,
         make_pruner,
         make_sampler,
         make_storage,
@@ -79,7 +81,10 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
         study_identity,
     )
     from nas.trial import InterruptGuard, TrialRunner
+    from nas.workers import budget, can_wait, fail_lost, poll_seconds
 
+    check_distributed(plan.base["trainer"], plan.pruner, plan.storage)
+    max_retry = lost_trial_retries(plan.storage)
     sampler = make_sampler(plan.sampler, seed=plan.seed)
     pruner = make_pruner(plan.pruner, n_objectives=plan.n_objectives, epochs=plan.fidelity["epochs"])
     storage = make_storage(plan.storage, study_dir)
@@ -113,9 +118,11 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
         f"{plan.base['data'].get('fraction')}, {plan.base['data'].get('image_size')} px\nstorage {url}"
     )
     start = time.monotonic()
-    stopped, interrupted = "", False
+    stopped, interrupted, failed = "", False, False
     counts = {"FAIL": 0, "REJECTED": 0, "REJECTED_RUN": 0}
+    failures: list[tuple[int, str]] = []
     best = None
+    waiting_since = None
     with InterruptGuard(notify=echo) as guard:
         runner = TrialRunner(plan, study, study_dir, guard)
         bar = tqdm(
@@ -128,8 +135,10 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
         )
         with bar:
             while True:
-                fail_stale(study)
-                done = n_counted(study)
+                for line in fail_lost(study, max_retry=max_retry):  # dead workers' trials: FAIL + retry
+                    echo(line)
+                slots = budget(study)
+                done = slots.counted
                 bar.update(max(0, min(done, plan.n_trials) - bar.n))
                 if done >= plan.n_trials:
                     stopped = f"budget reached ({done} trials)"
@@ -137,7 +146,28 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
                 if plan.timeout_s is not None and time.monotonic() - start > plan.timeout_s:
                     stopped = f"timeout ({plan.timeout_s:.0f} s)"
                     break
+                if guard.requested:
+                    interrupted, stopped = True, guard.stop_reason
+                    break
+                if slots.taken >= plan.n_trials and slots.waiting == 0:
+                    # Every remaining slot is a trial running in another worker: wait for them (a dead
+                    # worker's trial is failed and queued again above), or leave them to their workers.
+                    if not can_wait(study):
+                        stopped = (
+                            f"the last {slots.running} trial(s) are running in other workers (this storage has no "
+                            "heartbeats, so a dead worker cannot be detected from here: set "
+                            "storage.heartbeat_interval to wait for them)"
+                        )
+                        break
+                    if waiting_since is None:
+                        waiting_since = time.monotonic()
+                        echo(f"waiting for {slots.running} trial(s) running in other workers")
+                    time.sleep(poll_seconds(study))
+                    continue
+                waiting_since = None
                 outcome = runner.run()
+                if outcome.state == "SURPLUS":
+                    continue  # another worker took the last slot a moment earlier
                 echo(outcome.line(plan))
                 acc = outcome.attrs.get("accuracy")
                 if outcome.state in ("COMPLETE", "REUSED") and acc is not None:
@@ -149,13 +179,12 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
                     f"| failed {counts['FAIL']}"
                 )
                 if outcome.state == "INTERRUPTED" or guard.requested:
-                    interrupted, stopped = True, "interrupted (Ctrl-C)"
+                    interrupted, stopped = True, guard.stop_reason
                     break
+                if outcome.state == "FAIL":
+                    failures.append((outcome.number, outcome.reason))
                 if counts["FAIL"] >= plan.max_failures:
-                    stopped = (
-                        f"{counts['FAIL']} failed trials (max_failures={plan.max_failures}); the last: "
-                        f"{outcome.reason}. Tracebacks are in the trials' user attributes."
-                    )
+                    stopped, failed = failure_summary(failures, plan.max_failures), True
                     break
                 if counts["REJECTED_RUN"] >= plan.max_rejected:
                     stopped = (
@@ -165,10 +194,43 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Any) -> SearchResult:
                     break
         echo(f"stopped: {stopped}")
         result = report(plan, study, study_dir, storage=url, interrupted=interrupted, guard=guard, echo=echo)
-    result.stopped, result.interrupted = stopped, interrupted
+    result.stopped, result.interrupted, result.failed = stopped, interrupted, failed
+    if failed:
+        _add_to_summary(study_dir / "summary.json", stopped=stopped, failures=failures)
     if interrupted:
         echo("interrupted: re-run the same command to resume this study")
     return result
+
+
+def failure_summary(failures: list[tuple[int, str]], max_failures: int) -> str:
+    """Why a search stopped at max_failures: each distinct reason with its trials, and where the tracebacks are."""
+    by_reason: dict[str, list[int]] = {}
+    for number, reason in failures:
+        by_reason.setdefault(reason or "unknown error", []).append(number)
+    lines = [
+        f"{len(failures)} failed trials in this run (max_failures={max_failures}); the search stopped so "
+        "that a broken setup does not burn the whole budget:"
+    ]
+    lines += [
+        f"  {len(nums)} x {reason}  (trial{'s' if len(nums) > 1 else ''} {', '.join(map(str, nums))})"
+        for reason, nums in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))
+    ]
+    lines.append(
+        "Each failed trial keeps its traceback in the user attribute 'traceback' (optuna-dashboard shows it; "
+        "reasons are in trials.csv). Fix the cause and re-run the same command to continue the study."
+    )
+    return "\n".join(lines)
+
+
+def _add_to_summary(path: Path, **fields: Any) -> None:
+    """Add fields to the summary.json `report` wrote (the stop reason is known only after it)."""
+    from nas.tracking import write_json
+
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        summary = {}
+    write_json(path, {**summary, **fields})
 
 
 def report(
@@ -192,9 +254,13 @@ def report(
     from nas.tracking import keep_front_weights, log_study, sync_command, write_json
     from nas.trial import StopRequested
 
-    finished = study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    )
+    finished = [  # surplus trials (nas.workers) were never run: they are not part of the study's results
+        t
+        for t in study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        )
+        if not t.user_attrs.get("surplus")
+    ]
     recs = records(finished)
     dims = plan.front_dims
     fr = front(recs, dims)
@@ -478,6 +544,9 @@ def _main_hydra() -> None:
             sys.exit(2)
         if result.interrupted:
             sys.exit(130)
+        if result.failed:
+            print(f"error: {result.stopped}", file=sys.stderr)
+            sys.exit(1)
 
     main()
 

@@ -17,6 +17,7 @@ a `constraints_func` would require (it only applies to completed trials, i.e. af
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import signal
 import threading
@@ -55,39 +56,52 @@ class StopRequested(Exception):
 
 
 class InterruptGuard:
-    """First Ctrl-C: stop after the current trial's bookkeeping (interrupting its training); second: now."""
+    """First Ctrl-C (or SIGTERM, e.g. a SLURM time limit or preemption): stop after the current trial's
+    bookkeeping, interrupting its training, which is queued to run again; the second: now."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, notify: Any = print) -> None:
         self.requested = False
         self._training = False
-        self._old: Any = None
+        self._old: dict[int, Any] = {}
         self._notify = notify
+        self._why = "interrupted by the user (Ctrl-C)"
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested and not self._training:
             raise KeyboardInterrupt
         self.requested = True
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        self._why = "interrupted by the user (Ctrl-C)" if signum == signal.SIGINT else f"terminated ({name})"
         if self._training:
             self._training = False
-            raise StopRequested("interrupted by the user (Ctrl-C)")
+            raise StopRequested(self._why)
         self._notify(
-            "Ctrl-C: finishing this trial's bookkeeping, then stopping (Ctrl-C again to stop at once)"
+            f"{name}: finishing this trial's bookkeeping, then stopping ({name} again to stop at once)"
         )
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the search stops: "interrupted (Ctrl-C)" or "terminated (SIGTERM)"."""
+        return "interrupted (Ctrl-C)" if self._why.endswith("(Ctrl-C)") else self._why
 
     @contextlib.contextmanager
     def training(self) -> Iterator[None]:
         """A section a Ctrl-C may interrupt (raising StopRequested inside it)."""
         if self.requested:
-            raise StopRequested("interrupted by the user (Ctrl-C)")
+            raise StopRequested(self._why)
         self._training = True
         try:
             yield
@@ -100,7 +114,7 @@ class Outcome:
     """What happened to one trial (for the progress bar and the stop rules)."""
 
     number: int
-    state: str  # COMPLETE, PRUNED, FAIL, REJECTED, REUSED, INTERRUPTED
+    state: str  # COMPLETE, PRUNED, FAIL, REJECTED, REUSED, INTERRUPTED, SURPLUS, LOST (see run())
     values: list[float] | None = None
     reason: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -108,7 +122,7 @@ class Outcome:
 
     @property
     def counted(self) -> bool:
-        return self.state not in ("REJECTED", "INTERRUPTED")
+        return self.state not in ("REJECTED", "INTERRUPTED", "SURPLUS", "LOST")
 
     def line(self, plan: SearchPlan) -> str:
         """One log line: trial, state, objectives, cost, time, reason."""
@@ -138,20 +152,56 @@ class TrialRunner:
         self.tags = [f"space:{plan.space.name}", f"data:{plan.base['data'].get('name', 'data')}"]
 
     def run(self) -> Outcome:
-        """Ask for a trial, evaluate it, tell the result; an unexpected error fails the trial, not the search."""
+        """Ask for a trial, evaluate it, tell the result; an unexpected error fails the trial, not the search.
+
+        With other workers on the study: a fresh trial that lost the race for the last slot is given back
+        (SURPLUS, nas.workers), and a trial another worker failed as lost meanwhile (this worker's
+        heartbeats did not arrive in time) is dropped (LOST): its queued retry computes it again.
+        """
+        from nas.workers import WORKER_ATTR, identity, is_surplus, trial_seed
+
         trial = self.study.ask()
         start = time.perf_counter()
+        if self.plan.sampler.get("name") != "qmc":  # QMC's scrambling must stay the same in every worker
+            # Every trial draws from its own seed, so N workers do not all propose the first run's draws, and
+            # trial k gets the same draws whichever worker runs it (relative sampling happens at the first
+            # suggest, after ask).
+            from nas.study import make_sampler
+
+            base = self.plan.sampler.get("seed")
+            self.study.sampler = make_sampler(
+                {**self.plan.sampler, "seed": None},
+                seed=trial_seed(self.plan.seed if base is None else base, trial.number),
+            )
         try:
+            trial.set_user_attr(WORKER_ATTR, identity(trial.number))
+            if is_surplus(self.study, trial, self.plan.n_trials):
+                reason = (
+                    f"not run: other workers had already taken the study's {self.plan.n_trials} trial slots"
+                )
+                self._set(trial, {"surplus": True, "state": "SURPLUS", "reason": reason})
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                return Outcome(trial.number, "SURPLUS", reason=reason)
             with heartbeat(self.study, trial):
                 outcome = self._run(trial)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            reason = (
+                "another worker failed this trial as lost (its heartbeat was late); its retry recomputes it"
+            )
+            return Outcome(trial.number, "LOST", reason=reason, seconds=time.perf_counter() - start)
         except KeyboardInterrupt:  # a second Ctrl-C: leave nothing RUNNING behind
             trial.set_user_attr("interrupted", True)
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         except Exception as e:
-            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            self._set(trial, {"state": "FAIL", "reason": reason, "traceback": traceback.format_exc()[-4000:]})
-            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            reason = failure_reason(e)
+            try:
+                self._set(
+                    trial, {"state": "FAIL", "reason": reason, "traceback": traceback.format_exc()[-4000:]}
+                )
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # failed as lost by another worker meanwhile: recorded there
             outcome = Outcome(trial.number, "FAIL", reason=reason)
         outcome.seconds = time.perf_counter() - start
         return outcome
@@ -314,10 +364,23 @@ class TrialRunner:
             return Outcome(trial.number, "INTERRUPTED", reason=str(e), attrs=attrs)
         except Exception as e:
             tb = traceback.format_exc()
-            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            if diverged(e):  # a rank of a multi-process trial diverged: as fit() records it in one process
+                reason = _diverged_reason(e)
+                self._set(trial, {**attrs, "state": "PRUNED", "reason": reason})
+                self.study.tell(trial, state=TrialState.PRUNED)
+                return Outcome(trial.number, "PRUNED", reason=reason, attrs=attrs)
+            reason = failure_reason(e)
             self._set(trial, {"state": "FAIL", "reason": reason, "traceback": tb[-4000:]})
             self.study.tell(trial, state=TrialState.FAIL)
             return Outcome(trial.number, "FAIL", reason=reason, attrs=attrs)
+        try:
+            for cb in callbacks:  # multi-process trials: rank 0 decided, through the storage
+                cb.check_pruned()
+        except optuna.TrialPruned as e:
+            reason = str(e) or "pruned"
+            self._set(trial, {"state": "PRUNED", "reason": reason})
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return Outcome(trial.number, "PRUNED", reason=reason, attrs=attrs)
         accuracy = result.metrics.get(plan.metric)
         attrs.update(
             metrics=result.metrics,
@@ -326,6 +389,11 @@ class TrialRunner:
             if math.isnan(result.train_images_per_s)
             else round(result.train_images_per_s, 1),
         )
+        if result.state == "PRUNED":  # fit() stopped a diverged run (NaN / inf loss): a result, not a crash
+            reason = f"diverged: {result.reason}" if result.reason else "diverged"
+            self._set(trial, {**attrs, "state": "PRUNED", "reason": reason})
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return Outcome(trial.number, "PRUNED", reason=reason, attrs=attrs)
         if accuracy is None or not math.isfinite(accuracy):
             reason = (
                 f"metric {plan.metric!r} is {accuracy}; logged metrics: {', '.join(result.metrics)}"
@@ -341,3 +409,44 @@ class TrialRunner:
         self.study.tell(trial, values)
         keep_front_weights(self.study, plan.front_dims)  # disk holds about the front's checkpoints, not all
         return Outcome(trial.number, "COMPLETE", values=values, attrs=attrs)
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether `e` is a device (or host) out-of-memory error."""
+    import torch
+
+    return isinstance(e, torch.cuda.OutOfMemoryError | MemoryError) or "out of memory" in str(e).lower()
+
+
+def failure_reason(e: BaseException) -> str:
+    """One line for a failed trial: the exception's type and first line (out of memory says what to do)."""
+    text = str(e).strip()
+    reason = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+    if is_out_of_memory(e):
+        gc.collect()  # release the failed trial's tensors before the next trial
+        with contextlib.suppress(Exception):
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        reason = (
+            f"out of memory ({reason}); lower data.batch_size, or bound the space with constraints.params / "
+            "constraints.macs"
+        )
+    return reason
+
+
+def diverged(e: BaseException) -> bool:
+    """Whether `e` is a non-finite training loss, also when re-raised from a DDP rank's process."""
+    from nas.module import NonFiniteLossError
+
+    return isinstance(e, NonFiniteLossError) or "NonFiniteLossError" in str(e)
+
+
+def _diverged_reason(e: BaseException) -> str:
+    text = str(e)
+    i = text.find("NonFiniteLossError")
+    line = (
+        text[i + len("NonFiniteLossError") :].lstrip(": ").splitlines()[0] if i >= 0 else text.splitlines()[0]
+    )
+    return f"diverged: {line.strip()}"

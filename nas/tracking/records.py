@@ -68,7 +68,7 @@ def redact_files(paths: Sequence[Path]) -> list[Path]:
             continue
         clean = redact_text(text)
         if clean != text:
-            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # per process: workers share folders
             tmp.write_text(clean)
             os.replace(tmp, path)
             changed.append(path)
@@ -134,7 +134,7 @@ def environment() -> dict[str, Any]:
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (a crash never leaves a half-written record), secrets masked."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # per process: search workers share a folder
     tmp.write_text(json.dumps(redact(obj), indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)
 

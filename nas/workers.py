@@ -1,0 +1,265 @@
+"""Many workers on one study: who runs which trial, failing and retrying the trials of dead workers, and
+sharing the trial budget so that N workers finish a study with exactly `n_trials` counted trials.
+
+A worker is any process running `python -m nas.search` on the study (one machine or many). Each trial it
+runs carries a `worker` user attribute (host, a machine key, pid, process start time). A trial whose worker
+died is found two ways:
+
+- on any machine, by Optuna's heartbeat (RDB storages with `heartbeat_interval`): no heartbeat for longer
+  than the grace period;
+- on the worker's own machine, at once, because its process is gone (every storage, journal included,
+  which has no heartbeats). A restarted worker therefore retries its predecessor's trial immediately.
+
+A lost trial is set FAIL with the reason in its user attributes (`worker_lost`, `retried`) and queued again
+with the same parameters by Optuna's `RetryHeartbeatStaleTrialCallback` (up to `max_retry` times). It does
+not count toward `n_trials`; its retry does. Two workers that find the same lost trial fail it once (the
+storage refuses the second update), so a trial is never retried twice.
+
+The budget: a trial takes one of the `n_trials` slots while it is RUNNING or WAITING and, once finished, if
+it counts (`nas.study.counted`). A worker that finds every slot taken waits for the others (failing lost
+trials as they appear) instead of starting more. Two workers that ask at the same moment for the last slot
+both get a trial; the one with the higher number sees the other ahead of it and gives its trial back
+(FAIL, `surplus: true`, never counted or reported), so the study never overshoots `n_trials`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import os
+import socket
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.trial import FrozenTrial, TrialState
+
+log = logging.getLogger(__name__)
+
+WORKER_ATTR = "worker"
+# A RUNNING trial without a worker record this long after it started lost its worker between `ask` and
+# the record (milliseconds apart): it would otherwise hold a slot forever (s; generous for clock skew).
+ORPHAN_AFTER_S = 600.0
+# System attributes a retry keeps (Optuna's own retry bookkeeping and enqueued parameters); the rest
+# (e.g. a DDP pruning decision of the dead attempt) belongs to the attempt, not to the architecture.
+RETRY_SYSTEM_ATTRS = ("fixed_params", "failed_trial", "retry_history")
+
+
+# ------------------------------------------------------------------------------------------ identity
+
+
+@lru_cache(maxsize=1)
+def machine_key() -> str:
+    """Host name, boot id and pid namespace: two processes with the same key can see each other's pids."""
+    parts = [socket.gethostname()]
+    for path in ("/proc/sys/kernel/random/boot_id",):
+        try:
+            parts.append(Path(path).read_text().strip())
+        except OSError:
+            pass
+    try:
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        pass
+    return "|".join(parts)
+
+
+def process_started(pid: int) -> int | None:
+    """Start time of process `pid` in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its closing parenthesis.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    try:
+        return int(fields[19])  # field 22 of the whole line
+    except (IndexError, ValueError):
+        return None
+
+
+def identity(trial_number: int) -> dict[str, Any]:
+    """The `worker` user attribute of a trial this process runs."""
+    pid = os.getpid()
+    record: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "machine": machine_key(),
+        "pid": pid,
+        "started": process_started(pid),
+        "trial": trial_number,
+    }
+    # Under SLURM, the job (and array task) that ran the trial: its log is slurm-<job>_<task>.out.
+    for key, env in (("slurm_job", "SLURM_JOB_ID"), ("slurm_array_task", "SLURM_ARRAY_TASK_ID")):
+        if os.environ.get(env):
+            record[key] = os.environ[env]
+    return record
+
+
+def is_alive(worker: Mapping[str, Any]) -> bool | None:
+    """Whether the process a `worker` record names still runs; None when it ran on another machine."""
+    if worker.get("machine") != machine_key():
+        return None
+    pid = int(worker.get("pid", -1))
+    if pid <= 0:
+        return None
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        pass
+    started = worker.get("started")
+    now = process_started(pid)
+    return not (started is not None and now is not None and now != started)
+
+
+# -------------------------------------------------------------------------------------- lost trials
+
+
+class RetryLostTrial(RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry callback, queueing a clean copy: the same parameters, `retry_of` as its only user
+    attribute (the dead attempt's results, worker and failure marks stay on the failed trial)."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        clean = copy.deepcopy(trial)
+        clean.user_attrs = {"retry_of": trial.number}
+        clean.system_attrs = {k: v for k, v in trial.system_attrs.items() if k in RETRY_SYSTEM_ATTRS}
+        super().__call__(study, clean)
+
+
+def will_retry(trial: FrozenTrial, max_retry: int | None) -> bool:
+    """Whether a lost `trial` gets another attempt (RetryHeartbeatStaleTrialCallback's rule)."""
+    return max_retry is None or len(trial.system_attrs.get("retry_history", [])) < max_retry
+
+
+def fail_lost(study: optuna.Study, *, max_retry: int | None = 3) -> list[str]:
+    """Fail the RUNNING trials whose worker is gone and queue their retries; one message per trial failed."""
+    storage = study._storage
+    lost: dict[int, tuple[FrozenTrial, str]] = {}
+    running = {t._trial_id: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    if not running:
+        return []
+    if is_heartbeat_enabled(storage):
+        grace = getattr(getattr(storage, "_backend", storage), "grace_period", None)
+        interval = storage.get_heartbeat_interval()
+        for trial_id in storage._get_stale_trial_ids(study._study_id):
+            if trial_id in running:
+                lost[trial_id] = (
+                    running[trial_id],
+                    f"no heartbeat for more than {grace or 2 * interval} s",
+                )
+    now = dt.datetime.now()
+    for trial_id, t in running.items():
+        if trial_id in lost:
+            continue
+        worker = t.user_attrs.get(WORKER_ATTR)
+        if isinstance(worker, dict) and worker.get("trial") == t.number:
+            if is_alive(worker) is False:
+                lost[trial_id] = (t, f"worker process {worker.get('pid')} on {worker.get('host')} is gone")
+        elif t.datetime_start is not None and (now - t.datetime_start).total_seconds() > ORPHAN_AFTER_S:
+            lost[trial_id] = (t, f"no worker record {ORPHAN_AFTER_S:.0f} s after it started")
+    messages = []
+    for t, reason in lost.values():
+        retry = will_retry(t, max_retry)
+        if _fail(study, t, reason, retry):
+            if retry:
+                with warnings.catch_warnings():  # "experimental" since Optuna 2.8; chosen knowingly
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    RetryLostTrial(max_retry)(study, storage.get_trial(t._trial_id))
+            messages.append(
+                f"trial {t.number} FAIL: worker lost ({reason}); "
+                + ("queued again" if retry else f"not retried (max_retry={max_retry} reached)")
+            )
+    return messages
+
+
+def _fail(study: optuna.Study, trial: FrozenTrial, reason: str, retry: bool) -> bool:
+    """Mark and fail one lost trial; False when another worker (or the trial's own) finished it first."""
+    storage = study._storage
+    attrs = {"state": "FAIL", "reason": f"worker lost: {reason}", "worker_lost": True, "retried": retry}
+    try:
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(trial._trial_id, key, value)
+        return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
+    except UpdateFinishedTrialError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------- budget
+
+
+@dataclass
+class Budget:
+    """Where a study stands against its trial budget."""
+
+    counted: int  # finished trials that count toward n_trials
+    running: int  # RUNNING trials (every worker's)
+    waiting: int  # queued trials (retries of lost or interrupted trials, enqueued ones)
+
+    @property
+    def taken(self) -> int:
+        return self.counted + self.running + self.waiting
+
+
+def takes_slot(trial: FrozenTrial) -> bool:
+    """Whether a trial holds one of the study's n_trials slots (running, queued, or finished and counted)."""
+    from nas.study import counted
+
+    if trial.state in (TrialState.RUNNING, TrialState.WAITING):
+        return not trial.user_attrs.get("surplus")
+    return counted(trial)
+
+
+def budget(study: optuna.Study) -> Budget:
+    """Counted, running and waiting trials of `study`, read once."""
+    from nas.study import counted
+
+    trials = study.get_trials(deepcopy=False)
+    return Budget(
+        counted=sum(counted(t) for t in trials),
+        running=sum(t.state == TrialState.RUNNING for t in trials),
+        waiting=sum(t.state == TrialState.WAITING for t in trials),
+    )
+
+
+def is_surplus(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
+    """Whether a freshly asked `trial` lost the race for the last slots (queued trials never do)."""
+    system = study._storage.get_trial_system_attrs(trial._trial_id)
+    if "fixed_params" in system or "failed_trial" in system:
+        return False
+    ahead = sum(takes_slot(t) for t in study.get_trials(deepcopy=False) if t.number < trial.number)
+    return ahead >= n_trials
+
+
+def can_wait(study: optuna.Study) -> bool:
+    """Whether waiting for the other workers' trials is safe: a dead worker's trial will be detected."""
+    if is_heartbeat_enabled(study._storage):
+        return True
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get(WORKER_ATTR)
+        if not isinstance(worker, dict) or is_alive(worker) is None:
+            return False
+    return True
+
+
+def poll_seconds(study: optuna.Study) -> float:
+    """How often a waiting worker looks at the study again (s)."""
+    interval = study._storage.get_heartbeat_interval() if is_heartbeat_enabled(study._storage) else None
+    return min(5.0, max(0.5, interval / 2)) if interval else 1.0
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial `number`: independent streams per trial, the same in every worker."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(number)]).generate_state(1)[0])
