@@ -12,8 +12,9 @@ from tests.tracking.helpers import API_KEY, PASSWORD, SEARCH, STORAGE_ARG, TINY_
 
 @pytest.fixture(scope="session")
 def tiny_search(tmp_path_factory):
-    """A 3-trial search (its best front architecture retrained) logged to W&B offline, with secrets planted in the environment, the command line and
-    the config; returns (study folder, SearchResult, printed lines, W&B home)."""
+    """A 3-trial search (its best front architecture retrained) logged to W&B offline, with secrets planted
+    in the environment, the command line and the config; returns (study folder, SearchResult, printed lines,
+    W&B home)."""
     import sys
 
     from hydra import compose, initialize_config_dir
