@@ -24,10 +24,16 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   fi
 fi
 
-# 3. The project (editable, so Hydra finds conf/ next to the packages). Skipped when nothing changed.
+# 3. The project (editable, so Hydra finds conf/ next to the packages). Skipped when nothing changed and the
+#    installed packages are this checkout's (an editable install of another clone would shadow it).
+here=$(pwd -P)
+installed_here() {
+  (cd / && "$PY" -c "import pathlib, sys, blocks, experiments, nas
+sys.exit(any(pathlib.Path(m.__file__).resolve().parents[1] != pathlib.Path(sys.argv[1]) for m in (blocks, experiments, nas)))" "$here") >/dev/null 2>&1
+}
 stamp=.cache/setup.stamp
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$PY" -m pip show -q cnn-nas >/dev/null 2>&1; then
+want=$(sha256sum < pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! installed_here; then
   say "installing the project"
   "$PY" -m pip install -q -e ".[dev,scale]"
   mkdir -p .cache && echo "$want" > "$stamp"
