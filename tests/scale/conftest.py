@@ -31,30 +31,13 @@ import nas.fit  # noqa: F401, E402
 import nas.latency  # noqa: F401, E402
 import nas.search  # noqa: F401, E402
 import nas.trial  # noqa: F401, E402
+from tests.tiny import tiny_space
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cret-Pw-9"  # must never appear in any output or file (trust auth accepts any password)
 
 # A two-stage conv net with 2 x 8 x 8 x 2 = 256 architectures (few duplicates in a 15-trial study).
-SPACE = {
-    "name": "scale_tiny",
-    "family": ["plain"],
-    "description": "two conv stages, for the scale-out tests",
-    "stages": 2,
-    "params": {
-        "act": {"choices": ["relu", "silu"]},
-        "width": {"type": "int", "low": 4, "high": 32, "step": 4, "per_stage": True},
-        "pool": {"choices": ["avg", "max"]},
-    },
-    "spec": {
-        "name": "scale_tiny",
-        "act": "$act",
-        "norm": "batchnorm",
-        "stem": [{"block": "conv", "channels": 4}],
-        "stages": [{"for_each_stage": {"block": "conv", "channels": "$width", "stride": 2}}],
-        "head": {"type": "linear", "pool": "$pool"},
-    },
-}
+SPACE = tiny_space("scale_tiny", max_width=32, description="two conv stages, for the scale-out tests")
 
 # A few hundred 16 px images, one epoch, latency by MAC count (no timing): about a second per trial.
 OVERRIDES = [

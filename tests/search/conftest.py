@@ -6,25 +6,9 @@ import copy
 
 import pytest
 
-TINY_SPACE = {
-    "name": "tiny",
-    "family": ["plain"],
-    "description": "a two-stage conv net for tests",
-    "stages": 2,
-    "params": {
-        "act": {"choices": ["relu", "silu"]},
-        "width": {"type": "int", "low": 4, "high": 8, "step": 4, "per_stage": True},
-        "pool": {"choices": ["avg", "max"]},
-    },
-    "spec": {
-        "name": "tiny",
-        "act": "$act",
-        "norm": "batchnorm",
-        "stem": [{"block": "conv", "channels": 4}],
-        "stages": [{"for_each_stage": {"block": "conv", "channels": "$width", "stride": 2}}],
-        "head": {"type": "linear", "pool": "$pool"},
-    },
-}
+from tests.tiny import tiny_space
+
+TINY_SPACE = tiny_space()
 
 OVERRIDES = [
     "data=synthetic",

@@ -10,30 +10,14 @@ from typing import Any
 
 import pytest
 
+from tests.tiny import tiny_space
+
 # Planted secrets: no file the platform writes may contain them.
 API_KEY = "PLANTEDKEY" + "k" * 30  # 40 characters, like a real W&B key
 PASSWORD = "PLANTED-PW-7fq2"
 STORAGE_ARG = f"storage.url=postgresql://nas:{PASSWORD}@db.example:5432/optuna"
 
-TINY_SPACE = {
-    "name": "tiny",
-    "family": ["plain"],
-    "description": "a two-stage conv net for tracking tests",
-    "stages": 2,
-    "params": {
-        "act": {"choices": ["relu", "silu"]},
-        "width": {"type": "int", "low": 4, "high": 8, "step": 4, "per_stage": True},
-        "pool": {"choices": ["avg", "max"]},
-    },
-    "spec": {
-        "name": "tiny",
-        "act": "$act",
-        "norm": "batchnorm",
-        "stem": [{"block": "conv", "channels": 4}],
-        "stages": [{"for_each_stage": {"block": "conv", "channels": "$width", "stride": 2}}],
-        "head": {"type": "linear", "pool": "$pool"},
-    },
-}
+TINY_SPACE = tiny_space(description="a two-stage conv net for tracking tests")
 SEARCH = [
     "data=synthetic",
     "data.train_size=256",
