@@ -118,6 +118,20 @@ def _reduced(reduce: int, convs: list[tuple[int, Kernel]]) -> list[tuple[int, Ke
     return ([(reduce, 1)] if reduce else []) + convs
 
 
+def _branches(
+    in_channels: int, chains: list[list[tuple[int, Kernel]]], pool_proj: int, pool: str, stride: int, *,
+    act: str, norm: str,
+) -> list[nn.Module]:  # fmt: skip
+    """A conv-chain branch for every chain whose output width is not 0, then the pool branch (unless
+    `pool_proj` is 0); each branch's first conv (or pooling) takes the stride."""
+    mods: list[nn.Module] = [
+        conv_chain(in_channels, convs, act=act, norm=norm, stride=stride) for convs in chains if convs[-1][0]
+    ]
+    if pool_proj:
+        mods.append(pool_branch(in_channels, pool_proj, pool, stride, act=act, norm=norm))
+    return mods
+
+
 @register_block("inception")
 class Inception(_Module):
     """GoogLeNet's Inception module (v1): 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 pool -> 1x1, concatenated.
@@ -155,16 +169,8 @@ class Inception(_Module):
         if factorize5 and kernel5 < 3:
             raise ValueError(f"factorize5 needs kernel5 >= 3, got {kernel5}")
         big = [(c5, 3)] * ((kernel5 - 1) // 2) if factorize5 else [(c5, kernel5)]
-        kw = {"act": act, "norm": norm, "stride": stride}
-        branches: list[nn.Module] = []
-        if c1:
-            branches.append(conv_chain(in_channels, [(c1, 1)], **kw))
-        if c3:
-            branches.append(conv_chain(in_channels, _reduced(c3r, [(c3, 3)]), **kw))
-        if c5:
-            branches.append(conv_chain(in_channels, _reduced(c5r, big), **kw))
-        if pool_proj:
-            branches.append(pool_branch(in_channels, pool_proj, pool, stride, act=act, norm=norm))
+        chains = [[(c1, 1)], _reduced(c3r, [(c3, 3)]), _reduced(c5r, big)]
+        branches = _branches(in_channels, chains, pool_proj, pool, stride, act=act, norm=norm)
         super().__init__("inception", branches, out_channels, c1 + c3 + c5 + pool_proj)
 
     @classmethod
@@ -202,16 +208,8 @@ class InceptionA(_Module):
         pool_proj: int = 32,
         pool: str = "avg",
     ) -> None:
-        kw = {"act": act, "norm": norm, "stride": stride}
-        branches: list[nn.Module] = []
-        if c1:
-            branches.append(conv_chain(in_channels, [(c1, 1)], **kw))
-        if c5:
-            branches.append(conv_chain(in_channels, _reduced(c5r, [(c5, 5)]), **kw))
-        if c3:
-            branches.append(conv_chain(in_channels, _reduced(c3r, [(c3, 3), (c3, 3)]), **kw))
-        if pool_proj:
-            branches.append(pool_branch(in_channels, pool_proj, pool, stride, act=act, norm=norm))
+        chains = [[(c1, 1)], _reduced(c5r, [(c5, 5)]), _reduced(c3r, [(c3, 3), (c3, 3)])]
+        branches = _branches(in_channels, chains, pool_proj, pool, stride, act=act, norm=norm)
         super().__init__("inception_a", branches, out_channels, c1 + c5 + c3 + pool_proj)
 
     @classmethod
@@ -252,17 +250,12 @@ class InceptionB(_Module):
         if n < 1 or n % 2 == 0:
             raise ValueError(f"inception_b n must be odd, got {n}")
         row, col = (1, n), (n, 1)
-        kw = {"act": act, "norm": norm, "stride": stride}
-        branches: list[nn.Module] = []
-        if c1:
-            branches.append(conv_chain(in_channels, [(c1, 1)], **kw))
-        if c7:
-            branches.append(conv_chain(in_channels, [(c7r, 1), (c7r, row), (c7, col)], **kw))
-            branches.append(
-                conv_chain(in_channels, [(c7r, 1), (c7r, col), (c7r, row), (c7r, col), (c7, row)], **kw)
-            )
-        if pool_proj:
-            branches.append(pool_branch(in_channels, pool_proj, pool, stride, act=act, norm=norm))
+        chains = [
+            [(c1, 1)],
+            [(c7r, 1), (c7r, row), (c7, col)],
+            [(c7r, 1), (c7r, col), (c7r, row), (c7r, col), (c7, row)],
+        ]
+        branches = _branches(in_channels, chains, pool_proj, pool, stride, act=act, norm=norm)
         super().__init__("inception_b", branches, out_channels, c1 + 2 * c7 + pool_proj)
 
     @classmethod

@@ -17,6 +17,20 @@ from blocks.registry import register_block
 DOWNSAMPLE = ("pool", "conv")
 
 
+def depthwise(
+    channels: int, kernel: int, stride: int = 1, *, act: str, norm: str, dilation: int = 1, bias: bool | None = None
+) -> ConvNormAct:
+    """A k x k depthwise conv-norm-act (one group per channel)."""
+    return ConvNormAct(
+        channels, channels, kernel, stride, act=act, norm=norm, groups=channels, dilation=dilation, bias=bias
+    )
+
+
+def bare_depthwise(channels: int, kernel: int, stride: int = 1, dilation: int = 1) -> ConvNormAct:
+    """A k x k depthwise conv without norm, act or bias (Xception's SeparableConv2D)."""
+    return depthwise(channels, kernel, stride, act="none", norm="none", dilation=dilation, bias=False)
+
+
 @register_block("separable")
 class SeparableConv(nn.Sequential):
     """Depthwise kxk conv (stride) then pointwise 1x1 conv (Howard et al., MobileNet v1).
@@ -41,28 +55,9 @@ class SeparableConv(nn.Sequential):
         dw_norm_act: bool = True,
     ) -> None:
         if dw_norm_act:
-            dw = ConvNormAct(
-                in_channels,
-                in_channels,
-                kernel,
-                stride,
-                act=act,
-                norm=norm,
-                groups=in_channels,
-                dilation=dilation,
-            )
+            dw = depthwise(in_channels, kernel, stride, act=act, norm=norm, dilation=dilation)
         else:
-            dw = ConvNormAct(
-                in_channels,
-                in_channels,
-                kernel,
-                stride,
-                act="none",
-                norm="none",
-                groups=in_channels,
-                dilation=dilation,
-                bias=False,
-            )
+            dw = bare_depthwise(in_channels, kernel, stride, dilation)
         super().__init__(dw, ConvNormAct(in_channels, out_channels, 1, act=act, norm=norm))
         self.out_channels = out_channels
 
@@ -101,7 +96,7 @@ class InvertedResidual(nn.Module):
         layers: list[nn.Module] = []
         if hidden != in_channels:
             layers.append(ConvNormAct(in_channels, hidden, 1, act=act, norm=norm))
-        layers.append(ConvNormAct(hidden, hidden, kernel, stride, act=act, norm=norm, groups=hidden))
+        layers.append(depthwise(hidden, kernel, stride, act=act, norm=norm))
         se = squeeze_excite(hidden, se_ratio, act)
         if not isinstance(se, nn.Identity):
             layers.append(se)
@@ -121,16 +116,7 @@ class _SepConvNorm(nn.Sequential):
         self, in_channels: int, out_channels: int, *, act: str, norm: str, kernel: int, stride: int = 1
     ):
         super().__init__(
-            ConvNormAct(
-                in_channels,
-                in_channels,
-                kernel,
-                stride,
-                act="none",
-                norm="none",
-                groups=in_channels,
-                bias=False,
-            ),
+            bare_depthwise(in_channels, kernel, stride),
             ConvNormAct(in_channels, out_channels, 1, act=act, norm=norm),
         )
 

@@ -214,39 +214,27 @@ def run_arms(
         cost = remaining.pop((key, seed))
         progress.finish(f"{arm.label} seed {seed}", seconds, cost, sum(remaining.values()), note)
 
+    def settle(key, seed) -> None:
+        """Under the claim: train (key, seed) unless another worker has finished it meanwhile."""
+        rec = cache.get(key, seed)
+        if rec is None:
+            train(key, seed)
+            return
+        records[key][seed] = rec
+        progress.finish(f"{unique[key].label} seed {seed}", 0.0, remaining.pop((key, seed)), 0.0,
+                        " (by another worker)")  # fmt: skip
+
     deferred = []
     for key, seed in pending:
         with cache.claim(key, seed, wait=False) as mine:
-            if not mine:  # another worker is training it: come back when it is done
+            if mine:
+                settle(key, seed)
+            else:  # another worker is training it: come back when it is done
                 deferred.append((key, seed))
-                continue
-            rec = cache.get(key, seed)
-            if rec is None:
-                train(key, seed)
-            else:
-                records[key][seed] = rec
-                progress.finish(
-                    f"{unique[key].label} seed {seed}",
-                    0.0,
-                    remaining.pop((key, seed)),
-                    0.0,
-                    " (by another worker)",
-                )
     for key, seed in deferred:
         echo(f"waiting for another worker to finish {unique[key].label} seed {seed} ...")
         with cache.claim(key, seed, wait=True):
-            rec = cache.get(key, seed)
-            if rec is None:
-                train(key, seed)
-            else:
-                records[key][seed] = rec
-                progress.finish(
-                    f"{unique[key].label} seed {seed}",
-                    0.0,
-                    remaining.pop((key, seed)),
-                    0.0,
-                    " (by another worker)",
-                )
+            settle(key, seed)
     return records, failures
 
 
