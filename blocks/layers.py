@@ -54,6 +54,8 @@ class ShiftedSoftplus(nn.Module):
 # Factories take (channels, inplace). `channels` is what the activation receives (PReLU learns one slope per
 # channel); `inplace` is only safe right after a layer whose output nothing else reads, so it defaults off.
 ACTS.register("relu")(lambda ch, inplace=False: nn.ReLU(inplace=inplace))
+# ReLU capped at 6 (MobileNet v1 / v2: robust under low-precision arithmetic)
+ACTS.register("relu6")(lambda ch, inplace=False: nn.ReLU6(inplace=inplace))
 ACTS.register("leaky_relu")(lambda ch, inplace=False: nn.LeakyReLU(0.01, inplace=inplace))
 # "very leaky": slope 1/3, as in Mishkin et al.
 ACTS.register("very_leaky_relu")(lambda ch, inplace=False: nn.LeakyReLU(1.0 / 3.0, inplace=inplace))

@@ -209,8 +209,8 @@ def test_unknown_axis_or_variant_names_the_valid_ones():
         check_overrides(["poolin=avg"])
     with pytest.raises(ValueError, match=r"unknown pooling variant 'avgmax'; valid: .*avg_max"):
         check_overrides(["pooling=avgmax"])
-    with pytest.raises(ValueError, match=r"unknown activation variant 'relu6'"):
-        check_overrides(["activation=relu,relu6"])  # a sweep value
+    with pytest.raises(ValueError, match=r"unknown activation variant 'relu7'"):
+        check_overrides(["activation=relu,relu7"])  # a sweep value
     with pytest.raises(ValueError, match="unknown suite variant"):
         check_overrides(["suite=mishkn"])
     check_overrides(["pooling=glob(*)", "optim.lr=0.1", "seeds=4", "data=mnist", "+model.x=1"])

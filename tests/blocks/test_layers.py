@@ -37,6 +37,9 @@ def test_every_required_activation_is_registered():
     "name, x, y",
     [
         ("relu", -2.0, 0.0),
+        ("relu6", 8.0, 6.0),
+        ("relu6", -1.0, 0.0),
+        ("relu6", 2.5, 2.5),
         ("leaky_relu", -2.0, -0.02),
         ("very_leaky_relu", -3.0, -1.0),
         ("elu", -1e3, -1.0),
