@@ -7,6 +7,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from blocks import build_model
@@ -42,6 +43,9 @@ class Classifier(pl.LightningModule):
         self.val_acc5 = MulticlassAccuracy(n, top_k=min(5, n), average="micro")
         self.test_acc = MulticlassAccuracy(n, average="micro")
         self.test_acc5 = MulticlassAccuracy(n, top_k=min(5, n), average="micro")
+        # Losses as metrics too, so that under DDP they are the mean over every rank's images, not rank 0's
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
         self.val_acc_best = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +72,8 @@ class Classifier(pl.LightningModule):
         logits = self(x)
         self.val_acc(logits, y)
         self.val_acc5(logits, y)
-        self.log("val/loss", F.cross_entropy(logits, y), on_epoch=True, batch_size=len(y))
+        self.val_loss(F.cross_entropy(logits, y), weight=len(y))
+        self.log("val/loss", self.val_loss, on_epoch=True, batch_size=len(y))
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=len(y))
         self.log("val/acc5", self.val_acc5, on_epoch=True, batch_size=len(y))
 
@@ -85,7 +90,8 @@ class Classifier(pl.LightningModule):
         logits = self(x)
         self.test_acc(logits, y)
         self.test_acc5(logits, y)
-        self.log("test/loss", F.cross_entropy(logits, y), on_epoch=True, batch_size=len(y))
+        self.test_loss(F.cross_entropy(logits, y), weight=len(y))
+        self.log("test/loss", self.test_loss, on_epoch=True, batch_size=len(y))
         self.log("test/acc", self.test_acc, on_epoch=True, batch_size=len(y))
         self.log("test/acc5", self.test_acc5, on_epoch=True, batch_size=len(y))
 

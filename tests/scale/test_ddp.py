@@ -80,3 +80,32 @@ def test_multi_process_setup_is_checked_before_compute(search_cfg, tmp_path):
     with pytest.raises(ValueError, match="running the whole command again"):
         run_search(cfg, study_dir=tmp_path / "study")
     assert not (tmp_path / "study" / "trials").exists()
+
+
+def test_validation_loss_under_ddp_is_the_mean_over_every_rank():
+    """Each rank validates half the images; the logged loss must be the mean over all of them, as on one process."""
+    import pytorch_lightning as pl
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from nas.module import Classifier
+
+    spec = {
+        "name": "tiny", "in_channels": 1, "num_classes": 10, "input_size": 8, "act": "relu", "norm": "none",
+        "stages": [{"block": "conv", "channels": 4, "kernel": 3}], "head": {"type": "linear"},
+    }  # fmt: skip
+    torch.manual_seed(0)
+    model = Classifier(spec, {"name": "sgd", "lr": 0.1})
+    # The second half of the images is the first half shifted, so the two ranks' losses differ a lot.
+    x = torch.randn(64, 1, 8, 8)
+    x[1::2] += 3.0  # DistributedSampler deals indices round-robin: rank 1 gets the odd ones
+    loader = DataLoader(TensorDataset(x, torch.randint(0, 10, (64,))), batch_size=8)
+
+    def val_loss(**trainer: object) -> float:
+        t = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                       **trainer)  # fmt: skip
+        return float(t.validate(model, loader, verbose=False)[0]["val/loss"])
+
+    one = val_loss(devices=1)
+    two = val_loss(devices=2, strategy="ddp_fork")
+    assert two == pytest.approx(one, rel=1e-5)
