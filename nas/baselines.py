@@ -121,7 +121,7 @@ def _train_one(
     from nas.latency import latency_objective
     from nas.tracking import latency_summary
 
-    latency, record = latency_objective(resolved, plan.latency)
+    latency, record = latency_objective(plan.deployed_spec(spec), plan.latency)
     cfg = plan.run_config(
         spec, output_dir=str(study_dir / "baselines" / name), name=f"{plan.study_name}-{name}"
     )

@@ -235,6 +235,16 @@ class SearchPlan:
 
         return resolve_spec({"model": dict(spec), "data": self.base["data"]})
 
+    def deployed_spec(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """`spec` as it is deployed: sized for the dataset at its own image size, not `fidelity.image_size`.
+
+        A smaller training resolution is a cheaper proxy for accuracy; the latency, MACs and parameters a trial
+        is judged (and constrained) on are the network's at the size it will run at.
+        """
+        from nas.config import resolve_spec
+
+        return resolve_spec({"model": dict(spec), "data": self.full["data"]})
+
     def run_key(self, resolved_spec: Mapping[str, Any]) -> str:
         """Hash of what determines a trial's result: the sized spec, the fidelity, the data, optimiser, seed."""
         spec = {k: v for k, v in resolved_spec.items() if k != "name"}

@@ -160,8 +160,12 @@ def export_front(
     fidelity: Mapping[str, Any],
     dirs: Sequence[Path],
     latency_unit: str = "",
+    input_size: int | None = None,
 ) -> list[dict[str, Any]]:
     """Write every front architecture as a conf/model-style YAML into each of `dirs`.
+
+    `data` is the search's data at its fidelity; `input_size` the size the networks are deployed (and their
+    latency measured) at, when the fidelity trained them smaller.
 
     Earlier exports of this study that are no longer on the front are removed, so a folder always holds
     exactly the current front. Returns [{trial, name, paths}].
@@ -182,7 +186,7 @@ def export_front(
         spec.update(
             in_channels=int(data["channels"]),
             num_classes=int(data["num_classes"]),
-            input_size=int(data["image_size"]),
+            input_size=int(input_size or data["image_size"]),
         )
         lat = r.get("latency")
         header = [

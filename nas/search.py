@@ -350,6 +350,7 @@ def report(
         fidelity=plan.fidelity,
         dirs=[export_dir, study_dir / "models"],
         latency_unit=unit,
+        input_size=plan.full["data"].get("image_size"),
     )
     retrained: list[dict[str, Any]] = []
     if plan.retrain_top_k and not interrupted and fr:

@@ -3,7 +3,9 @@
 Order of work, cheapest first, so a candidate that cannot win costs milliseconds:
 
 1. draw the parameters and render the spec (a draw that cannot form a network is *rejected*);
-2. params and MACs on the meta device -> params / MACs constraints (rejected when violated);
+2. params and MACs on the meta device -> params / MACs constraints (rejected when violated); these and the
+   latency are the network's at the data's image size, where it is deployed, even when `fidelity.image_size`
+   trains it smaller;
 3. an earlier trial with the same spec at the same fidelity -> its result is reused, no training;
 4. latency (measured / predicted / macs / params, per the latency config) -> latency constraint;
 5. train and validate at the search fidelity (`nas.fit.fit`, pruning callback when a pruner is set).
@@ -269,10 +271,15 @@ class TrialRunner:
             sample = plan.space.sample(trial)
         except SpecRejected as e:
             return self._reject(trial, f"invalid draw: {e}", {})
-        spec = plan.resolved_spec(sample.spec)
+        spec = plan.resolved_spec(sample.spec)  # what trains, at the fidelity's input size
+        deployed = plan.deployed_spec(
+            sample.spec
+        )  # what is judged: latency / MACs / params at the data's size
         attrs: dict[str, Any] = {"spec": sample.spec}
         try:
-            cost = spec_cost(spec)
+            cost = spec_cost(deployed)
+            if spec["input_size"] != deployed["input_size"]:
+                spec_cost(spec)  # it must also run at the training size
         except ValueError as e:  # e.g. the feature map shrinks below 1x1 at this input size
             return self._reject(trial, f"invalid spec: {str(e).splitlines()[0]}", attrs)
         attrs.update(n_params=int(cost["params"]), macs=int(cost["macs"]))
@@ -287,7 +294,7 @@ class TrialRunner:
 
         from nas.latency import latency_objective
 
-        latency, record = latency_objective(spec, plan.latency)
+        latency, record = latency_objective(deployed, plan.latency)
         attrs.update(
             latency=float(latency),
             latency_unit=record.get("unit", ""),

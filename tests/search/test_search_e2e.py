@@ -155,6 +155,24 @@ def test_constraints_hold_and_rejections_do_not_count(search_cfg, tmp_path):
     assert all(t.user_attrs["macs"] <= 12000 for t in kept)
 
 
+def test_a_smaller_training_size_still_judges_the_network_at_the_data_size(search_cfg, tmp_path, count_fits):
+    """fidelity.image_size trains at 4 px; latency, MACs and the export are the 8 px network's."""
+    from blocks.cost import spec_cost
+    from nas.plan import SearchPlan
+
+    cfg = search_cfg("fidelity.image_size=4", "latency.mode=macs", "n_trials=2")
+    result = run_search(cfg, study_dir=tmp_path / "study")
+    plan = SearchPlan.from_cfg(cfg)
+    for t in load(tmp_path / "study").trials:
+        spec = t.user_attrs["spec"]
+        at_8, at_4 = spec_cost(plan.deployed_spec(spec))["macs"], spec_cost(plan.resolved_spec(spec))["macs"]
+        assert t.user_attrs["macs"] == t.user_attrs["latency"] == at_8 > at_4
+    trained = json.loads((tmp_path / "study" / "trials" / "t0000" / "spec.json").read_text())
+    assert trained["input_size"] == 4
+    (path, *_) = result.exports[0]["paths"]
+    assert yaml.safe_load(open(path))["input_size"] == 8
+
+
 def test_identical_specs_reuse_the_first_result(search_cfg, tmp_path, tiny_space, count_fits):
     for p in tiny_space["params"].values():  # one choice each: every trial draws the same network
         p.update({"choices": [p["choices"][0]]} if "choices" in p else {"high": p["low"]})
