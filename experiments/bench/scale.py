@@ -88,7 +88,9 @@ def synthetic_trials(space: Any, n: int, seed: int = 0) -> list[dict[str, Any]]:
             pass
         values = [float(rng.uniform(0.5, 0.95)), float(rng.lognormal(0.0, 0.5))]
         # Read the draw off the trial itself: `study.trials` deep-copies the whole history (O(n^2) here).
-        out.append({"params": dict(trial.params), "distributions": dict(trial.distributions), "values": values})
+        out.append(
+            {"params": dict(trial.params), "distributions": dict(trial.distributions), "values": values}
+        )
         study.tell(trial, values)
     return out
 

@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         run["hv"] = {name: normalised_hv(run["front"], box) for name, box in boxes.items()}
     headroom = {name: normalised_hv(union, box) for name, box in boxes.items()}
+    tradeoff = trade_off(all_recs)
 
     # Baselines once, at the same fidelity, cached in the first run's study.
     baselines = []
@@ -141,10 +142,27 @@ def main(argv: list[str] | None = None) -> int:
                 ]
 
     summary = report(runs, baselines, samplers, args, boxes, headroom, time.perf_counter() - start)
+    print(
+        f"trade-off: Spearman rho(accuracy, latency) over the {tradeoff['n']} architectures trained = "
+        f"{tradeoff['rho']:+.2f} (near 0 or below: slower networks are not more accurate at this fidelity, so "
+        "the fronts are mostly noise around the fastest ones; `python -m experiments.bench fidelity` checks "
+        "fidelities)"
+    )
+    summary["trade_off"] = tradeoff
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({**summary, "union_front": union}, indent=2, default=str))
     print(f"\nwritten: {out / 'results.json'}")
     return 0
+
+
+def trade_off(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Spearman's rho of accuracy with latency over the distinct architectures (specs) among `recs`."""
+    from experiments.bench.fidelity import spearman
+
+    by_key = {json.dumps(r.get("spec"), sort_keys=True, default=str): r for r in recs}
+    acc = [r["accuracy"] for r in by_key.values()]
+    lat = [r["latency"] for r in by_key.values()]
+    return {"n": len(by_key), "rho": spearman(acc, lat) if len(by_key) > 2 else float("nan")}
 
 
 def reference_boxes(recs: list[dict[str, Any]], union: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

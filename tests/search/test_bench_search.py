@@ -42,3 +42,15 @@ def test_a_one_point_union_has_nothing_contested():
 def test_bad_budget_is_refused_before_any_training():
     with pytest.raises(SystemExit):
         parse(["--trials", "1"])
+
+
+def test_trade_off_counts_each_architecture_once():
+    from experiments.bench.search import trade_off
+
+    recs = [
+        {"spec": {"w": w}, "accuracy": acc, "latency": lat}
+        for w, acc, lat in [(1, 0.5, 1.0), (2, 0.6, 2.0), (3, 0.7, 3.0), (3, 0.7, 3.0), (3, 0.7, 3.0)]
+    ]
+    assert trade_off(recs) == {"n": 3, "rho": pytest.approx(1.0)}
+    recs[0]["accuracy"] = 0.9  # the fastest is now the most accurate: no trade-off
+    assert trade_off(recs)["rho"] == pytest.approx(-0.5)
