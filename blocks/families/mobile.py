@@ -18,7 +18,14 @@ DOWNSAMPLE = ("pool", "conv")
 
 
 def depthwise(
-    channels: int, kernel: int, stride: int = 1, *, act: str, norm: str, dilation: int = 1, bias: bool | None = None
+    channels: int,
+    kernel: int,
+    stride: int = 1,
+    *,
+    act: str,
+    norm: str,
+    dilation: int = 1,
+    bias: bool | None = None,
 ) -> ConvNormAct:
     """A k x k depthwise conv-norm-act (one group per channel)."""
     return ConvNormAct(
