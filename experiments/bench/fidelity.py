@@ -38,6 +38,8 @@ def parse_fidelity(text: str) -> dict[str, Any]:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
+    from experiments.bench.search import training_options
+
     p = argparse.ArgumentParser(
         prog="python -m experiments.bench fidelity", description=__doc__.splitlines()[0]
     )
@@ -48,11 +50,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--fidelities", nargs="+", default=["1:0.05", "3:0.5:14"],
         help="epochs:fraction[:image_size] each, cheapest first; the last is the reference for ranks",
     )  # fmt: skip
-    p.add_argument("--val-size", type=int, default=1000, help="validation images (fixed, for every run)")
-    p.add_argument("--batch-size", type=int, default=32, help="training batch size")
-    p.add_argument(
-        "--latency", default="predicted", help="latency mode: measured | predicted | macs | params"
-    )
+    training_options(p)
     p.add_argument("--draws", type=int, default=200, help="random draws the architectures are chosen from")
     p.add_argument("--out", default="outputs/bench/fidelity", help="folder of the cache and the report")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides of conf/search.yaml (key=value)")

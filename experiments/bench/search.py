@@ -41,11 +41,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated; random is the reference")
     p.add_argument("--fraction", type=float, default=0.05, help="share of the training split each trial uses")
     p.add_argument("--epochs", type=int, default=1, help="training epochs per trial")
-    p.add_argument("--val-size", type=int, default=1000, help="validation images (fixed, for every trial)")
-    p.add_argument("--batch-size", type=int, default=32, help="training batch size (small data: more steps)")
-    p.add_argument(
-        "--latency", default="predicted", help="latency mode: measured | predicted | macs | params"
-    )
+    training_options(p)
     p.add_argument("--startup", type=int, default=6, help="TPE random startup trials / NSGA-II population")
     p.add_argument("--baselines", default="resnet18", help="comma-separated reference networks; '' for none")
     p.add_argument("--out", default="outputs/bench/search", help="folder of the studies and the report")
@@ -54,6 +50,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.trials < 2 or args.seeds < 1 or not 0 < args.fraction <= 1 or args.epochs < 1:
         p.error("need --trials >= 2, --seeds >= 1, 0 < --fraction <= 1, --epochs >= 1")
     return args
+
+
+def training_options(p: argparse.ArgumentParser) -> None:
+    """The options every training benchmark shares: validation size, batch size, latency mode."""
+    p.add_argument("--val-size", type=int, default=1000, help="validation images (fixed, for every run)")
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size (small data: more steps)")
+    p.add_argument(
+        "--latency", default="predicted", help="latency mode: measured | predicted | macs | params"
+    )
 
 
 def compose(args: argparse.Namespace, sampler: str, seed: int) -> dict[str, Any]:
