@@ -245,6 +245,19 @@ class SearchPlan:
 
         return resolve_spec({"model": dict(spec), "data": self.full["data"]})
 
+    def cost(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(trained spec, deployed spec, deployed params / MACs) of a rendered spec.
+
+        ValueError when the network cannot run at either size (e.g. the feature map shrinks below 1x1).
+        """
+        from blocks.cost import spec_cost
+
+        trained, deployed = self.resolved_spec(spec), self.deployed_spec(spec)
+        cost = spec_cost(deployed)
+        if trained["input_size"] != deployed["input_size"]:
+            spec_cost(trained)  # it must also run at the training size
+        return trained, deployed, cost
+
     def run_key(self, resolved_spec: Mapping[str, Any]) -> str:
         """Hash of what determines a trial's result: the sized spec, the fidelity, the data, optimiser, seed."""
         spec = {k: v for k, v in resolved_spec.items() if k != "name"}

@@ -263,7 +263,6 @@ class TrialRunner:
     # -------------------------------------------------------------------------------------------- trial
 
     def _run(self, trial: optuna.Trial) -> Outcome:
-        from blocks.cost import spec_cost
         from nas.space import SpecRejected
 
         plan = self.plan
@@ -271,15 +270,9 @@ class TrialRunner:
             sample = plan.space.sample(trial)
         except SpecRejected as e:
             return self._reject(trial, f"invalid draw: {e}", {})
-        spec = plan.resolved_spec(sample.spec)  # what trains, at the fidelity's input size
-        deployed = plan.deployed_spec(
-            sample.spec
-        )  # what is judged: latency / MACs / params at the data's size
         attrs: dict[str, Any] = {"spec": sample.spec}
-        try:
-            cost = spec_cost(deployed)
-            if spec["input_size"] != deployed["input_size"]:
-                spec_cost(spec)  # it must also run at the training size
+        try:  # `spec` trains at the fidelity's size; `deployed` (the data's size) is what latency / MACs judge
+            spec, deployed, cost = plan.cost(sample.spec)
         except ValueError as e:  # e.g. the feature map shrinks below 1x1 at this input size
             return self._reject(trial, f"invalid spec: {str(e).splitlines()[0]}", attrs)
         attrs.update(n_params=int(cost["params"]), macs=int(cost["macs"]))

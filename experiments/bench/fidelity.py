@@ -43,14 +43,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m experiments.bench fidelity", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--space", default="resnet_like", help="search space (conf/space/<name>.yaml)")
-    p.add_argument("--data", default="fashion_mnist", help="dataset config (conf/data/<name>.yaml)")
     p.add_argument("--archs", type=int, default=10, help="architectures trained at every fidelity")
     p.add_argument(
         "--fidelities", nargs="+", default=["1:0.05", "3:0.5:14"],
         help="epochs:fraction[:image_size] each, cheapest first; the last is the reference for ranks",
     )  # fmt: skip
-    training_options(p)
+    training_options(p)  # --space, --data, --val-size, --batch-size, --latency
     p.add_argument("--draws", type=int, default=200, help="random draws the architectures are chosen from")
     p.add_argument("--out", default="outputs/bench/fidelity", help="folder of the cache and the report")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides of conf/search.yaml (key=value)")
@@ -98,15 +96,13 @@ def spread_by(items: list[Any], key, n: int) -> list[Any]:
 
 def pick_archs(plan, n: int, draws: int = 200) -> list[dict[str, Any]]:
     """`n` distinct valid architectures of the plan's space, spread over MACs at the data's image size."""
-    from blocks.cost import spec_cost
     from nas.space import SpecRejected
 
     found: dict[str, dict[str, Any]] = {}
     for seed in range(draws):
         try:
             spec = plan.space.sample_random(seed).spec
-            cost = spec_cost(plan.deployed_spec(spec))
-            spec_cost(plan.resolved_spec(spec))
+            _, _, cost = plan.cost(spec)
         except (SpecRejected, ValueError):
             continue
         if plan.space.constraints.violations({"params": cost["params"], "macs": cost["macs"]}):

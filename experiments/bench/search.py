@@ -34,8 +34,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m experiments.bench search", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--space", default="resnet_like", help="search space (conf/space/<name>.yaml)")
-    p.add_argument("--data", default="fashion_mnist", help="dataset config (conf/data/<name>.yaml)")
     p.add_argument("--trials", type=int, default=30, help="trial budget of every run")
     p.add_argument("--seeds", type=int, default=5, help="sampler seeds per sampler (>= 3 for mean ± std)")
     p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated; random is the reference")
@@ -53,7 +51,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def training_options(p: argparse.ArgumentParser) -> None:
-    """The options every training benchmark shares: validation size, batch size, latency mode."""
+    """The options every training benchmark shares: space, data, validation size, batch size, latency mode."""
+    p.add_argument("--space", default="resnet_like", help="search space (conf/space/<name>.yaml)")
+    p.add_argument("--data", default="fashion_mnist", help="dataset config (conf/data/<name>.yaml)")
     p.add_argument("--val-size", type=int, default=1000, help="validation images (fixed, for every run)")
     p.add_argument("--batch-size", type=int, default=32, help="training batch size (small data: more steps)")
     p.add_argument(
