@@ -1,4 +1,5 @@
-"""The tiny search space the search, scale-out and tracking tests share: a two-stage conv net."""
+"""What the search, scale-out and tracking tests share: the tiny search space (a two-stage conv net) and the
+options of a fast end-to-end search."""
 
 from __future__ import annotations
 
@@ -28,3 +29,21 @@ def tiny_space(name: str = "tiny", *, max_width: int = 8, description: str = "a 
             "head": {"type": "linear", "pool": "$pool"},
         },
     }
+
+
+# Search options every tiny end-to-end search shares: random sampler, one epoch on all the (tiny) data, a
+# latency measurement cut to milliseconds, and no baselines / HTML / progress bar.
+FAST_SEARCH = [
+    "sampler=random",
+    "fidelity.fraction=1.0",
+    "fidelity.epochs=1",
+    "latency.warmup=1",
+    "latency.warmup_s=0.0",
+    "latency.min_repeats=3",
+    "latency.max_repeats=5",
+    "latency.max_time_s=0.05",
+    "latency.min_sample_ms=0.0",
+    "baselines.enabled=false",
+    "html=false",
+    "progress=false",
+]

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from tests.tiny import tiny_space
+from tests.tiny import FAST_SEARCH, tiny_space
 
 TINY_SPACE = tiny_space()
 
@@ -19,18 +19,7 @@ OVERRIDES = [
     "data.eval_batch_size=64",
     "data.val_size=null",
     "logger=none",
-    "sampler=random",
-    "fidelity.fraction=1.0",
-    "fidelity.epochs=1",
-    "latency.warmup=1",
-    "latency.warmup_s=0.0",
-    "latency.min_repeats=3",
-    "latency.max_repeats=5",
-    "latency.max_time_s=0.05",
-    "latency.min_sample_ms=0.0",
-    "baselines.enabled=false",
-    "html=false",
-    "progress=false",
+    *FAST_SEARCH,
     "n_trials=2",
 ]
 

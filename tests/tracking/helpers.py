@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.tiny import tiny_space
+from tests.tiny import FAST_SEARCH, tiny_space
 
 # Planted secrets: no file the platform writes may contain them.
 API_KEY = "PLANTEDKEY" + "k" * 30  # 40 characters, like a real W&B key
@@ -28,18 +28,7 @@ SEARCH = [
     "data.val_size=null",  # the search's default (2,000) is larger than this whole dataset
     "logger=wandb",
     "logger.mode=offline",
-    "sampler=random",
-    "fidelity.fraction=1.0",
-    "fidelity.epochs=1",
-    "latency.warmup=1",
-    "latency.warmup_s=0.0",
-    "latency.min_repeats=3",
-    "latency.max_repeats=5",
-    "latency.max_time_s=0.05",
-    "latency.min_sample_ms=0.0",
-    "baselines.enabled=false",
-    "html=false",
-    "progress=false",
+    *FAST_SEARCH,
     "n_trials=3",
     "retrain_top_k=1",
     "retrain.epochs=1",
