@@ -59,11 +59,6 @@ class GlobalPool(nn.Module):
         return self.kind
 
 
-def global_pool(kind: str) -> nn.Module:
-    """Global pooling module by name, flattened output (N, C) (N, 2C for avg_max_cat)."""
-    return GlobalPool(kind)
-
-
 def _pair(v: int | Sequence[int], what: str) -> tuple[int, int]:
     if isinstance(v, int):
         return v, v

@@ -14,41 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blocks.layers import ConvNormAct, act_expansion, create_act, create_norm, norm_after_act, resolve_padding
-from blocks.pooling import Pool, create_pool2d
+from blocks.common import channel_keeping_pool, norm_act
+from blocks.layers import ConvNormAct, act_expansion, create_act, norm_after_act, resolve_padding
 from blocks.registry import register_block
-
-
-def channel_keeping_pool(
-    kind: str,
-    kernel: int,
-    stride: int,
-    padding: int = 0,
-    ceil: bool = False,
-    *,
-    channels: int,
-    act: str = "relu",
-    norm: str = "batchnorm",
-) -> nn.Module:
-    """A pooling by name that must keep the channel count (ValueError for e.g. avg_max_cat inside a block)."""
-    if Pool.out_channels_for(channels, type=kind) != channels:
-        raise ValueError(
-            f"{kind!r} pooling changes the channel count, which this block cannot absorb; "
-            "use max, avg, avg_max, stochastic, lp or strided_conv here"
-        )
-    return create_pool2d(kind, kernel, stride, padding, ceil, channels=channels, act=act, norm=norm)
-
-
-def norm_act(channels: int, *, act: str, norm: str) -> nn.Sequential:
-    """Norm and act for a tensor of `channels` channels, in the order `norm` asks for (maxout halves them)."""
-    after = norm_after_act(norm)
-    out = channels // act_expansion(act)
-    layers = (
-        [create_act(act, channels), create_norm(norm, out)]
-        if after
-        else [create_norm(norm, channels), create_act(act, channels)]
-    )
-    return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
 
 
 class SparseConv2d(nn.Module):

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from blocks.families.classic import channel_keeping_pool, norm_act
+from blocks.common import channel_keeping_pool, norm_act
 from blocks.layers import act_expansion
 from blocks.registry import register_block
 

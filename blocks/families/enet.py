@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blocks.families.classic import norm_act
+from blocks.common import norm_act
 from blocks.layers import ConvNormAct, act_expansion, create_act
 from blocks.registry import register_block
 

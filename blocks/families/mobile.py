@@ -10,7 +10,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from blocks.families.resnet import not_inplace, pre_activation, projection, squeeze_excite
+from blocks.common import not_inplace, pre_activation, projection, squeeze_excite
 from blocks.layers import ConvNormAct
 from blocks.registry import register_block
 

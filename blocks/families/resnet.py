@@ -11,27 +11,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from blocks.layers import ConvNormAct, act_expansion, create_act, create_norm, norm_after_act
+from blocks.common import not_inplace, pre_activation, projection, squeeze_excite
+from blocks.layers import ConvNormAct, act_expansion, create_act
 from blocks.registry import register_block
-
-
-def not_inplace(module: nn.Module) -> nn.Module:
-    """Turn off `inplace` on every activation inside `module`.
-
-    Needed where an activation reads a block's input that the shortcut also uses: an in-place ReLU
-    would silently overwrite the identity branch.
-    """
-    for m in module.modules():
-        if hasattr(m, "inplace"):
-            m.inplace = False
-    return module
-
-
-def projection(in_channels: int, out_channels: int, stride: int, norm: str) -> nn.Module:
-    """Identity when shapes match, else a strided 1x1 conv + norm (He et al.'s option B shortcut)."""
-    if in_channels == out_channels and stride == 1:
-        return nn.Identity()
-    return ConvNormAct(in_channels, out_channels, 1, stride, act="none", norm=norm)
 
 
 def plain_conv(
@@ -41,45 +23,6 @@ def plain_conv(
     return ConvNormAct(
         in_channels, out_channels, kernel, stride, act="none", norm="none", groups=groups, bias=norm == "none"
     )
-
-
-def pre_activation(channels: int, act: str, norm: str) -> tuple[nn.Module, int]:
-    """Norm -> act (act -> norm for `*_after` norms) of a pre-activation unit, and its output channels.
-
-    A maxout activation halves the channels, so the conv that follows reads `channels // 2`.
-    """
-    pieces = act_expansion(act)
-    if channels % pieces:
-        raise ValueError(f"activation {act!r} needs channels divisible by {pieces}, got {channels}")
-    out = channels // pieces
-    if norm_after_act(norm):
-        layers = [create_act(act, channels), create_norm(norm, out)]
-    else:
-        layers = [create_norm(norm, channels), create_act(act, channels)]
-    return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)]), out
-
-
-class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation (Hu et al.): pool, 1x1 to `se_ratio` x channels, act, 1x1, sigmoid gate."""
-
-    def __init__(self, channels: int, se_ratio: float, act: str = "relu") -> None:
-        super().__init__()
-        if not 0.0 < se_ratio <= 1.0:
-            raise ValueError(f"se_ratio must be in (0, 1] (0 turns SE off), got {se_ratio}")
-        reduced = max(1, int(round(channels * se_ratio)))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.reduce = ConvNormAct(channels, reduced, 1, act=act, norm="none")
-        self.expand = ConvNormAct(reduced, channels, 1, act="sigmoid", norm="none")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.expand(self.reduce(self.pool(x)))
-
-
-def squeeze_excite(channels: int, se_ratio: float, act: str) -> nn.Module:
-    """SE module, or identity when `se_ratio` is 0 (off)."""
-    if se_ratio < 0:
-        raise ValueError(f"se_ratio must be >= 0 (0 = off), got {se_ratio}")
-    return SqueezeExcite(channels, se_ratio, act) if se_ratio else nn.Identity()
 
 
 def bottleneck_width(

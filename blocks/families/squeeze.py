@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from blocks.families.resnet import projection
+from blocks.common import projection
 from blocks.layers import ConvNormAct
 from blocks.registry import register_block
 
