@@ -129,12 +129,24 @@ class Network(nn.Module):
             self.features.append(mod)
             self.layer_names.append(path)
         self.out_channels = ch
+        self._link_blocks()
         feat_hw = self._feature_size(in_ch, size)
         head = dict(spec.get("head") or {"type": "linear"})
         head_type = head.pop("type", "linear")
         self.head = HEADS.get(head_type)(
             ch, int(spec["num_classes"]), feature_size=feat_hw, act=head.pop("act", act), **head
         )
+
+    def _link_blocks(self) -> None:
+        """Blocks that share state across a network (FractalNet's global drop-path: one column in every
+        block) define `link_network(instances)`; it is called once with their instances in forward order."""
+        groups: dict[Any, list[nn.Module]] = {}
+        for mod in self.features.modules():
+            link = getattr(type(mod), "link_network", None)
+            if link is not None:
+                groups.setdefault(link, []).append(mod)
+        for link, mods in groups.items():
+            link(mods)
 
     @torch.no_grad()
     def _feature_size(self, in_ch: int, size: int) -> tuple[int, int]:
@@ -170,6 +182,4 @@ class Network(nn.Module):
 
 def build_model(spec: dict[str, Any]) -> Network:
     """Assemble the network a spec describes (ValueError/KeyError with the valid choices on bad input)."""
-    import blocks.families  # noqa: F401  (registers every block and head)
-
     return Network(spec)

@@ -2,7 +2,8 @@
 
 Names follow the Inception-v4 paper: `inception_a` / `inception_b` / `inception_c` are the 35x35 / 17x17 /
 8x8 modules of Inception v3 (torchvision's InceptionA / InceptionC / InceptionE), `inception_reduction` the
-grid reduction (InceptionB / InceptionD), `inception_resnet` the residual Inception block. Every branch
+grid reduction (InceptionB / InceptionD), `inception_mixed` any module written as branch data (Inception
+v4's modules), `inception_resnet` the residual Inception block. Every branch
 conv is a conv-norm-act. A branch width of 0 removes that branch.
 
 With a stride > 1 every branch downsamples itself (its first conv and its pooling take the stride), so a
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from blocks.families.classic import channel_keeping_pool
+from blocks.common import channel_keeping_pool
 from blocks.layers import ConvNormAct, act_expansion, create_act
 from blocks.registry import register_block
 
@@ -325,6 +326,73 @@ class InceptionC(_Module):
         cls, in_channels: int, *, c1: int = 320, c3: int = 384, c3d: int = 384, pool_proj: int = 192, **_: Any
     ) -> int:
         return c1 + 2 * c3 + 2 * c3d + pool_proj
+
+
+def parse_mixed(branches: Any, where: str) -> list[tuple[list[tuple[int, Kernel]], list[tuple[int, Kernel]]]]:
+    """Branches whose last item may be a fan (a list of convs side by side) -> (chain, fan) pairs."""
+    if not isinstance(branches, Sequence) or not branches:
+        raise ValueError(f"{where}: branches must be a non-empty list of branches; got {branches!r}")
+    parsed = []
+    for branch in branches:
+        last = branch[-1] if isinstance(branch, Sequence) and branch else None
+        fanned = isinstance(last, Sequence) and bool(last) and isinstance(last[0], Sequence)
+        chain = list(branch[:-1]) if fanned else branch
+        convs = parse_branches([chain], where)[0] if chain else []
+        fan = parse_branches([last], where)[0] if fanned else []
+        if not convs and not fan:
+            raise ValueError(f"{where}: every branch of `branches` needs at least one conv; got {branch!r}")
+        parsed.append((convs, fan))
+    return parsed
+
+
+@register_block("inception_mixed")
+class InceptionMixed(_Module):
+    """A general Inception module written as data: conv-chain branches and a pooling branch, concatenated.
+
+    Inception v4's 35x35 / 17x17 / 8x8 modules (its A / B / C) are this block with their branch widths.
+    `branches`: conv lists (see the module docstring) where the last item of a branch may instead be a fan,
+    a list of convs applied side by side to the branch so far (the 8x8 module's expanded filter bank, e.g.
+    `[[384, 1], [[256, [1, 3]], [256, [3, 1]]]]`); `pool_proj`: the 3x3 pooling branch's 1x1 projection (0:
+    no pooling branch); `pool` (avg). Each branch's first conv (or the pooling) takes the stride. Output
+    channels: the last widths of the branches (every fan width) + pool_proj.
+    """
+
+    example_params: ClassVar[dict[str, Any]] = {
+        "branches": [[[4, 1]], [[2, 1], [4, 3]], [[2, 1], [[2, [1, 3]], [2, [3, 1]]]]],
+        "pool_proj": 4,
+    }
+    example_channels: ClassVar[tuple[int, int]] = (8, 16)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        *,
+        act: str = "relu",
+        norm: str = "batchnorm",
+        branches: Any = None,
+        pool_proj: int = 0,
+        pool: str = "avg",
+    ) -> None:
+        kw = {"act": act, "norm": norm}
+        mods: list[nn.Module] = []
+        for convs, fan in parse_mixed(branches, "inception_mixed"):
+            chain = conv_chain(in_channels, convs, stride=stride, **kw)
+            if fan:
+                ch, fan_stride = (convs[-1][0], 1) if convs else (in_channels, stride)
+                side = Parallel(ConvNormAct(ch, c, k, fan_stride, **kw) for c, k in fan)
+                chain = nn.Sequential(*chain, side)
+            mods.append(chain)
+        if pool_proj:
+            mods.append(pool_branch(in_channels, pool_proj, pool, stride, **kw))
+        expected = self.out_channels_for(in_channels, branches=branches, pool_proj=pool_proj)
+        super().__init__("inception_mixed", mods, out_channels, expected)
+
+    @classmethod
+    def out_channels_for(cls, in_channels: int, *, branches: Any = None, pool_proj: int = 0, **_: Any) -> int:
+        parsed = parse_mixed(branches, "inception_mixed")
+        return sum(sum(c for c, _ in fan) if fan else convs[-1][0] for convs, fan in parsed) + pool_proj
 
 
 # Inception v3's first grid reduction (torchvision's Mixed_6a, InceptionB): 35x35x288 -> 17x17x768.

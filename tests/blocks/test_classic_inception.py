@@ -23,14 +23,20 @@ from blocks.registry import BLOCKS
 MODEL_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
 MODELS = [
     "lenet5",
+    "ciresan2010",
     "alexnet",
     "caffenet",
+    "overfeat_fast",
     "vgg11",
+    "vgg13",
     "vgg16",
+    "vgg19",
     "nin",
     "googlenet",
     "inception_v3",
+    "inception_v4",
     "inception_resnet_small",
+    "inception_resnet_v2",
     "densenet121",
     "enet_encoder",
     "fractalnet",
@@ -102,12 +108,21 @@ REFERENCES = [
     # LeCun et al. 1998, section II-B: C1 156, S2 12, C3 1,516 (connection table), S4 32, C5 48,120,
     # F6 10,164, RBF output 840; ours has a linear output layer (850): 60,850.
     ("lenet5", None, 60_850, None, "LeCun et al. 1998 (linear output instead of RBF)"),
+    # Ciresan et al. 2010, Table 1, network 5 (2500-2000-1500-1000-500-10): "12.11" million weights, with
+    # their 29x29 = 841-pixel input.
+    ("ciresan2010", None, 12_110_000, None, "Ciresan et al. 2010, Table 1"),
     ("alexnet", None, 61_100_840, 0.71, "torchvision AlexNet_Weights: num_params, GFLOPS"),
     # bvlc_reference_caffenet deploy.prototxt: conv1 96x3x11x11, conv2 256x48x5x5, conv3 384x256x3x3,
     # conv4 384x192x3x3, conv5 256x192x3x3, fc6 4096x9216, fc7 4096x4096, fc8 1000x4096, all with biases.
     ("caffenet", None, 60_965_224, None, "Caffe model zoo bvlc_reference_caffenet"),
+    # Sermanet et al. 2013, Table 1 (fast model), all layers biased: conv1 96x3x11x11, conv2 256x96x5x5,
+    # conv3 512x256x3x3, conv4 1024x512x3x3, conv5 1024x1024x3x3, fc6 3072x(1024x6x6), fc7 4096x3072,
+    # fc8 1000x4096 = 145,920,872; its Table 4 says 145M parameters and 2,810M connections (MACs).
+    ("overfeat_fast", None, 145_920_872, 2.81, "Sermanet et al. 2013, Tables 1 and 4"),
     ("vgg11", None, 132_863_336, 7.61, "torchvision VGG11_Weights"),
+    ("vgg13", None, 133_047_848, 11.31, "torchvision VGG13_Weights"),
     ("vgg16", None, 138_357_544, 15.47, "torchvision VGG16_Weights"),
+    ("vgg19", None, 143_667_240, 19.63, "torchvision VGG19_Weights"),
     # nin_imagenet (Caffe model zoo): conv1 96 11x11/4, cccp1-2 96, conv2 256 5x5, cccp3-4 256, conv3 384
     # 3x3, cccp5-6 384, conv4-1024 3x3, cccp7-1024, cccp8-1024 (1000), all with biases.
     ("nin", None, 7_595_176, None, "Caffe model zoo nin_imagenet layout"),
@@ -118,6 +133,8 @@ REFERENCES = [
     # torchvision's 27,161,264 includes AuxLogits: conv0 768*128 + BN (98,560), conv1 128*768*25 + BN
     # (2,459,136), fc 768*1000 + 1000 (769,000) = 3,326,696; its 5.71 GFLOPS are in eval mode (no aux).
     ("inception_v3", None, 27_161_264 - 3_326_696, 5.71, "torchvision Inception_V3_Weights minus AuxLogits"),
+    ("inception_v4", None, 42_679_816, None, "timm inception_v4"),
+    ("inception_resnet_v2", None, 55_843_464, None, "timm inception_resnet_v2"),
     ("inception_resnet_small", inception_resnet_v2, 55_843_464, None, "timm / imgclsmob inception_resnet_v2"),
     # The reduced net: 8 fewer block35 (123,168 each), 16 fewer block17 (1,126,784), 8 fewer block8
     # (2,035,424).
@@ -139,14 +156,20 @@ REFERENCES = [
 # 299 -> 8x8, CaffeNet's 227 -> 6x6, LeNet-5's 32 -> 5x5 before C5).
 FEATURES = {
     "lenet5": (16, 5, 5),
+    "ciresan2010": (1, 29, 29),  # no stages: the MLP reads the image
     "alexnet": (256, 6, 6),
     "caffenet": (256, 6, 6),
+    "overfeat_fast": (1024, 6, 6),
     "vgg11": (512, 7, 7),
+    "vgg13": (512, 7, 7),
     "vgg16": (512, 7, 7),
+    "vgg19": (512, 7, 7),
     "nin": (1024, 6, 6),
     "googlenet": (1024, 7, 7),
     "inception_v3": (2048, 8, 8),
+    "inception_v4": (1536, 8, 8),
     "inception_resnet_small": (1536, 8, 8),
+    "inception_resnet_v2": (1536, 8, 8),
     "densenet121": (1024, 7, 7),
     "enet_encoder": (128, 28, 28),
     "fractalnet": (512, 1, 1),
@@ -317,6 +340,32 @@ def test_grid_reduction():
         block("inception_reduction", 8, 16, 2, branches=[[4, 3]])
 
 
+def test_inception_mixed_branches_and_fan():
+    # Inception v4's 8x8 module: 1x1 | 1x1 -> [1x3, 3x1] | 1x1 -> 3x1 -> 1x3 -> [1x3, 3x1] | avg pool -> 1x1.
+    branches = [[[4, 1]], [[6, 1], [[3, [1, 3]], [3, [3, 1]]]], [[6, 1], [7, [3, 1]], [8, [1, 3]], [[5, 3]]]]
+    m = block("inception_mixed", 10, 4 + 6 + 5 + 2, branches=branches, pool_proj=2)
+    assert m(torch.randn(2, 10, 6, 6)).shape == (2, 17, 6, 6)
+    weights = sorted((c.out_channels, c.in_channels, *c.kernel_size) for c in convs(m))
+    assert (
+        (3, 6, 1, 3) in weights and (3, 6, 3, 1) in weights and (5, 8, 3, 3) in weights
+    )  # fans read the chain
+    strided = block("inception_mixed", 10, 17, 2, branches=branches, pool_proj=2)
+    assert strided(torch.randn(1, 10, 6, 6)).shape == (1, 17, 3, 3)
+    with pytest.raises(ValueError, match="17 channels"):
+        block("inception_mixed", 10, 16, branches=branches, pool_proj=2)
+    with pytest.raises(ValueError, match="branches"):
+        block("inception_mixed", 10, 4, branches=[[]])
+
+
+def test_ciresan_mlp_layer_widths():
+    spec = {**load("ciresan2010"), "input_size": 28}
+    linears = [m for m in build_model(spec).modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (784, 2500), (2500, 2000), (2000, 1500), (1500, 1000), (1000, 500), (500, 10),
+    ]  # fmt: skip
+    assert meta_cost(spec)[0] == 11_972_510  # 784-2500-2000-1500-1000-500-10 with biases
+
+
 def test_inception_resnet_scaled_residual():
     torch.manual_seed(0)
     x = torch.randn(2, 8, 6, 6)
@@ -446,3 +495,59 @@ def test_fractal_pooling_reaches_one_pixel_from_28():
     # Ceil-mode 2x2 pools: 28-14-7-4-2-1, and 32-16-8-4-2-1 as in the paper.
     for size in (28, 32):
         assert tuple(meta_cost({**load("fractalnet"), "input_size": size})[2]) == (1, 512, 1, 1)
+
+
+def fractal_columns_run(net: nn.Module) -> list[list[int]]:
+    """Run one training batch; per fractal block, the column (0 = deepest) of every conv that ran."""
+    ran: list[list[int]] = []
+    hooks = []
+    for block_mod in (m for m in net.modules() if type(m).__name__ == "FractalBlock"):
+        ran.append([])
+        for sub in (m for m in block_mod.modules() if type(m).__name__ == "_Fractal"):
+            # The `short` conv of a sub-fractal with L columns belongs to column L - 1 (counted from the deepest).
+            def hook(_m, _i, _o, sink=ran[-1], col=sub.levels - 1):
+                sink.append(col)
+
+            hooks.append(sub.short.register_forward_hook(hook))
+    net.train()
+    net(torch.randn(2, 3, 16, 16))
+    for h in hooks:
+        h.remove()
+    return ran
+
+
+def test_fractal_global_drop_path_uses_exactly_one_column_in_every_block():
+    spec = {
+        "in_channels": 3, "num_classes": 5, "input_size": 16, "norm": "batchnorm",
+        "stages": [{"block": "fractal", "channels": 4, "columns": 3, "stride": 2, "global_drop": 1.0}] * 3,
+    }  # fmt: skip
+    net = build_model(spec)
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(30):
+        ran = fractal_columns_run(net)
+        assert len(ran) == 3
+        cols = {c for block_cols in ran for c in block_cols}
+        assert len(cols) == 1, f"a global-drop batch ran convs of several columns: {ran}"
+        (col,) = cols
+        # Column 0 (the deepest) of C = 3 has 4 convs, column 1 has 2, column 2 one: exactly that column.
+        assert all(len(block_cols) == 2 ** (3 - 1 - col) for block_cols in ran)
+        seen.add(col)
+    assert seen == {0, 1, 2}  # every column is drawn
+
+
+def test_fractal_mixes_local_and_global_batches():
+    spec = {
+        "in_channels": 3, "num_classes": 5, "input_size": 16,
+        "stages": [{"block": "fractal", "channels": 4, "columns": 3, "stride": 2, "global_drop": 0.5}] * 2,
+    }  # fmt: skip
+    net = build_model(spec)
+    torch.manual_seed(0)
+    local = sum(all(len(c) == 2**3 - 1 for c in fractal_columns_run(net)) for _ in range(40))
+    assert 8 <= local <= 32  # about half the batches are local (every conv runs), the rest one column
+    net.eval()  # evaluation: every column, plain means
+    with torch.no_grad():
+        x = torch.randn(2, 3, 16, 16)
+        assert torch.equal(net(x), net(x))
+    with pytest.raises(ValueError, match="global_drop"):
+        block("fractal", 3, 4, global_drop=1.5)
