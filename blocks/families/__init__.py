@@ -8,6 +8,7 @@ from blocks.families import (  # noqa: F401
     fractal,
     inception,
     mobile,
+    nb201,
     plain,
     resnet,
     squeeze,

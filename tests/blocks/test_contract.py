@@ -200,7 +200,9 @@ def test_every_block_is_covered():
     contract tests above (parametrised over BLOCK_NAMES at collection time) cover each one."""
     for mod in pkgutil.walk_packages(blocks.__path__, "blocks."):
         importlib.import_module(mod.name)
-    assert BLOCKS.names() == BLOCK_NAMES, "a block module registers blocks that `import blocks` does not import"
+    assert BLOCKS.names() == BLOCK_NAMES, (
+        "a block module registers blocks that `import blocks` does not import"
+    )
     # A fresh interpreter: importing the package (no build_model call) fills both registries.
     code = "import json, blocks; print(json.dumps([blocks.BLOCKS.names(), blocks.HEADS.names()]))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
