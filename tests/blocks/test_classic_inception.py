@@ -133,8 +133,9 @@ REFERENCES = [
     # torchvision's 27,161,264 includes AuxLogits: conv0 768*128 + BN (98,560), conv1 128*768*25 + BN
     # (2,459,136), fc 768*1000 + 1000 (769,000) = 3,326,696; its 5.71 GFLOPS are in eval mode (no aux).
     ("inception_v3", None, 27_161_264 - 3_326_696, 5.71, "torchvision Inception_V3_Weights minus AuxLogits"),
-    ("inception_v4", None, 42_679_816, None, "timm inception_v4"),
-    ("inception_resnet_v2", None, 55_843_464, None, "timm inception_resnet_v2"),
+    # timm 1.0's models built without weights; MACs by FlopCounterMode on them at 299 px.
+    ("inception_v4", None, 42_679_816, 12.254, "timm inception_v4"),
+    ("inception_resnet_v2", None, 55_843_464, 13.156, "timm inception_resnet_v2"),
     ("inception_resnet_small", inception_resnet_v2, 55_843_464, None, "timm / imgclsmob inception_resnet_v2"),
     # The reduced net: 8 fewer block35 (123,168 each), 16 fewer block17 (1,126,784), 8 fewer block8
     # (2,035,424).
