@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.ablation.config import Composer
-from experiments.ablation.report import fmt_p, human, pct, pm, table_rows, write_csv
+from experiments.ablation.report import fmt_p, human, notes, pct, pm, table_rows, write_csv
 from experiments.ablation.runner import Arm, plan_arm
 from nas.config import CONF_DIR
 
@@ -152,6 +152,7 @@ SUITE_COLUMNS = (
     "latency",
     "latency_unit",
     "train_time_s",
+    "note",
 )
 
 
@@ -186,6 +187,7 @@ def suite_markdown(rows: Sequence[dict[str, Any]], result: dict[str, Any]) -> st
         )
     lines += ["", f"`*`: our {conf} % CI excludes 0. Paper Δ = top1 − baseline_top1 of the reference table; "
               "ours = paired mean difference over seeds."]  # fmt: skip
+    lines += notes(rows, name="arm")
     return "\n".join(lines) + "\n"
 
 
