@@ -94,13 +94,14 @@ def plan_suite(
 
 
 def sign_agreement(paper: float, ours: float) -> str:
-    """ "yes" / "no" when both deltas are non-zero, "paper 0" when the paper saw no change, "–" without ours."""
+    """ "yes" / "no" when both deltas are non-zero; "paper 0" / "ours 0" when one is exactly 0 (neither agrees
+    nor disagrees: not counted); "–" without ours."""
     if ours is None or not math.isfinite(ours):
         return "–"
     if paper == 0:
         return "paper 0"
     if ours == 0:
-        return "no"
+        return "ours 0"
     return "yes" if (paper > 0) == (ours > 0) else "no"
 
 
@@ -198,7 +199,7 @@ def suite_plot(rows: Sequence[dict[str, Any]], path: Path, *, confidence: float)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = [r for r in rows if r["signs_agree"] in ("yes", "no", "paper 0")]
+    pts = [r for r in rows if r["signs_agree"] in ("yes", "no", "paper 0", "ours 0")]
     fig, ax = plt.subplots(figsize=(7, 6))
     for r in pts:
         x, y = 100 * r["paper_delta"], 100 * r["delta"]

@@ -9,7 +9,7 @@ from scipy import stats as st
 
 from experiments.ablation.report import markdown, table_rows
 from experiments.ablation.stats import paired, summarize, t_quantile
-from experiments.ablation.suite import suite_rows
+from experiments.ablation.suite import sign_agreement, suite_markdown, suite_rows
 
 BASE = {0: 0.80, 1: 0.82, 2: 0.81}
 VAR = {0: 0.83, 1: 0.84, 2: 0.82}
@@ -130,3 +130,19 @@ def test_a_row_with_equal_differences_is_never_significant_and_says_why():
     assert srow["significant"] is False and srow["signs_agree"] == "yes"
     text = markdown(table_rows(result), metric="test/acc", confidence=0.95)
     assert "- v: all 2 paired differences are equal (+3.00 pp)" in text
+
+
+def test_a_delta_of_exactly_zero_is_neither_agreement_nor_disagreement():
+    assert sign_agreement(0.01, 0.0) == sign_agreement(-0.01, 0.0) == "ours 0"
+    assert sign_agreement(0.0, 0.01) == "paper 0" and sign_agreement(0.01, 0.02) == "yes"
+    result = {
+        "metric": "test/acc", "confidence": 0.95, "seeds": 2, "suite": "s",
+        "baseline": arm("baseline", {0: 0.80, 1: 0.81}, "k0"),
+        "variants": [
+            arm("up", {0: 0.82, 1: 0.84}, "k1"),  # paper +1 pp, ours +2.5 pp: agree
+            arm("flat", {0: 0.81, 1: 0.80}, "k2"),  # ours exactly 0 (mean of +1 and -1 pp)
+        ],
+    }  # fmt: skip
+    rows = suite_rows(result)
+    assert [r["signs_agree"] for r in rows] == ["yes", "ours 0"]
+    assert "Signs agree in **1 of 1** rows where both deltas are non-zero" in suite_markdown(rows, result)
