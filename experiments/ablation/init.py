@@ -2,9 +2,9 @@
 
 CaffeNet128 in Mishkin et al. is initialised with LSUV (Mishkin & Matas 2016, "All you need is a good
 init"): orthonormal weights, then each conv / linear layer in turn is rescaled until its output on a batch
-of training images has unit variance (the first training batch of the run). Without BatchNorm this matters: with PyTorch's default init the
-activations of the 7-layer baseline shrink layer by layer and SGD at lr 0.01 barely moves for hundreds of
-steps. LSUV is data-driven, so it also suits tanh, sigmoid, maxout and "no non-linearity", which a fixed
+of training images (here: the run's first training batch) has unit variance. Without BatchNorm this
+matters: with PyTorch's default init the activations of the 7-layer baseline shrink layer by layer and SGD at
+lr 0.01 barely moves for hundreds of steps. LSUV is data-driven, so it also suits tanh, sigmoid, maxout and "no non-linearity", which a fixed
 gain (He init) does not.
 
 The scheme is applied by a Lightning callback in `setup`, after the data module is ready and before the
