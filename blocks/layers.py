@@ -57,8 +57,9 @@ ACTS.register("relu")(lambda ch, inplace=False: nn.ReLU(inplace=inplace))
 # ReLU capped at 6 (MobileNet v1 / v2: robust under low-precision arithmetic)
 ACTS.register("relu6")(lambda ch, inplace=False: nn.ReLU6(inplace=inplace))
 ACTS.register("leaky_relu")(lambda ch, inplace=False: nn.LeakyReLU(0.01, inplace=inplace))
-# "very leaky": slope 1/3, as in Mishkin et al.
+# "very leaky": slope 1/3, as in Mishkin et al.; their learned colour transforms use slope 0.5
 ACTS.register("very_leaky_relu")(lambda ch, inplace=False: nn.LeakyReLU(1.0 / 3.0, inplace=inplace))
+ACTS.register("leaky_relu_half")(lambda ch, inplace=False: nn.LeakyReLU(0.5, inplace=inplace))
 ACTS.register("prelu")(lambda ch, inplace=False: nn.PReLU(ch))
 # Random slope in [1/8, 1/3] per element in training, their mean at test time (Xu et al.).
 ACTS.register("rrelu")(lambda ch, inplace=False: nn.RReLU(1.0 / 8.0, 1.0 / 3.0, inplace=inplace))

@@ -45,9 +45,11 @@ from experiments.ablation.suite import (
     write_suite_report,
 )
 from experiments.ablation.tracking import log_summary
+from nas.cli import error_message, fail, user_errors
 from nas.tracking import write_json
 
 RESULT_FILE = "ablation.json"
+PROG = "ablate"
 
 
 class AblationError(ValueError):
@@ -192,12 +194,8 @@ def run_ablation(
     return result
 
 
-def _fail(message: str) -> None:
-    print(f"ablate: error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 @hydra.main(config_path="../conf", config_name="ablate", version_base="1.3")
+@user_errors(PROG)
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -207,13 +205,10 @@ def main(cfg: DictConfig) -> None:
     out_dir = Path(hc.runtime.output_dir)
     group = f"ablate-{Path(hc.sweep.dir).name}" if sweep else None
     quiet_lightning()
-    try:
-        run_ablation(
-            plain(cfg), list(hc.overrides.task), out_dir=out_dir, group=group, sweep=sweep,
-            config_name=hc.job.config_name or CONFIG_NAME,
-        )  # fmt: skip
-    except (ValueError, KeyError) as e:
-        _fail(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+    run_ablation(
+        plain(cfg), list(hc.overrides.task), out_dir=out_dir, group=group, sweep=sweep,
+        config_name=hc.job.config_name or CONFIG_NAME,
+    )  # fmt: skip
 
 
 HYDRA_FLAGS = ("-h", "--help", "--hydra-help", "-c", "--cfg", "--info", "-i", "--resolve", "-p", "--package",
@@ -243,7 +238,7 @@ def precheck(argv: Sequence[str]) -> None:
                 else:
                     plan(cfg, job)
     except Exception as e:  # noqa: BLE001 - Hydra's composition errors are user errors here too
-        _fail(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+        fail(PROG, error_message(e))
 
 
 if __name__ == "__main__":

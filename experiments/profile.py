@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from nas.cli import user_errors
 from nas.latency import LatencyConfig, device_fingerprint, measure_latency
 from nas.latency.costs import build_meta, count_macs, count_params
 from nas.latency.measure import input_shape_of
@@ -363,6 +364,7 @@ def log_report(report: ProfileReport) -> None:
     log_profile(report)
 
 
+@user_errors("profile")
 def main(argv: list[str] | None = None) -> ProfileReport:
     p = argparse.ArgumentParser(
         prog="python -m experiments.profile",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from nas.cli import user_errors
 from nas.config import resolve_spec, to_plain
 
 
 @hydra.main(config_path="../conf", config_name="summary", version_base="1.3")
+@user_errors("summary")
 def main(cfg: DictConfig) -> None:
     from blocks import build_model
     from blocks.summary import format_summary, summarize

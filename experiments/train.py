@@ -6,6 +6,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from nas.cli import user_errors
 from nas.config import to_plain
 
 
@@ -29,6 +30,7 @@ def summary_lines(result) -> list[str]:
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+@user_errors("train")
 def main(cfg: DictConfig) -> float:
     from nas.fit import fit
     from nas.tracking import offline_mark, sync_command

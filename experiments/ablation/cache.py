@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 RECORD_VERSION = 1
 
 
+class CacheLockError(ValueError):
+    """The cache folder's file system cannot lock files (a setup problem the user fixes with cache_dir)."""
+
+
 class RunCache:
     """Finished-run records under `root` (see the module docstring for the layout)."""
 
@@ -97,6 +101,12 @@ class RunCache:
             except BlockingIOError:
                 yield False
                 return
+            except OSError as e:  # ENOLCK, EOPNOTSUPP, EINVAL ...: the file system does not lock
+                raise CacheLockError(
+                    f"cannot lock {path} ({e.strerror or e}): the file system of cache_dir={self.root} does not "
+                    "support file locks (NFS or Lustre mounted without locking?), and without them two workers "
+                    "could train the same run. Use a cache_dir on a local disk, or mount with locking enabled."
+                ) from None
             try:
                 yield True
             finally:

@@ -13,10 +13,22 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 
-def collect_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Combine the jobs' results under `sweep_dir`: one result per baseline (jobs sharing a baseline merge).
+def comparison_key(res: dict[str, Any]) -> str:
+    """What a job compares against: its baseline's config and the options that set up the comparison.
 
-    Variants appear once each, in job order; suite jobs keep their own reports and are not merged.
+    Jobs agree on it exactly when their variants can share one table: the same baseline runs (key), judged by
+    the same metric, confidence and seeds, under the same shared overrides. `-m metric=test/acc,val/acc`
+    gives two comparisons of one baseline, not one table that keeps the first metric.
+    """
+    what = {k: res.get(k) for k in ("metric", "confidence", "seeds", "shared")}
+    return json.dumps({"baseline": res["baseline"].get("key"), **what}, sort_keys=True, default=str)
+
+
+def collect_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Combine the jobs' results under `sweep_dir`: one result per comparison (see `comparison_key`).
+
+    Variants appear once each (a repeated job is the same runs), in job order; suite jobs keep their own
+    reports and are not merged.
     """
     from experiments.ablate import RESULT_FILE
 
@@ -29,27 +41,32 @@ def collect_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
             continue
         num = int(path.parent.name) if path.parent.name.isdigit() else 1 << 30
         jobs.append((num, path.parent.name, res))
-    combined: dict[Any, dict[str, Any]] = {}
+    combined: dict[str, dict[str, Any]] = {}
     for _, _, res in sorted(jobs, key=lambda j: (j[0], j[1])):
         if res.get("suite"):
             continue
-        base_key = res["baseline"].get("key") or json.dumps(res.get("shared"))
-        merged = combined.setdefault(base_key, {**res, "variants": []})
-        labels = {v["label"] for v in merged["variants"]}
-        merged["variants"] += [v for v in res["variants"] if v["label"] not in labels]
+        merged = combined.setdefault(comparison_key(res), {**res, "variants": []})
+        seen = {(v["label"], v.get("key")) for v in merged["variants"]}
+        merged["variants"] += [v for v in res["variants"] if (v["label"], v.get("key")) not in seen]
     return list(combined.values())
 
 
 def write_sweep_reports(sweep_dir: Path, logger_cfg: dict[str, Any] | None = None) -> list[Path]:
-    """Write sweep.{csv,md,png} (sweep-<i>.* when the sweep had several baselines); returns the Markdown paths."""
+    """Write sweep.{csv,md,png} (sweep-<i>.* when the sweep made several comparisons); returns the Markdown paths."""
     from experiments.ablation.report import COLUMNS, table_rows, write_report
     from experiments.ablation.tracking import log_summary
 
     results = collect_sweep(sweep_dir)
+    if len(results) > 1:
+        print(
+            f"the sweep made {len(results)} comparisons (different baselines or shared options): one table each"
+        )
     written = []
     for i, res in enumerate(results):
         stem = "sweep" if len(results) == 1 else f"sweep-{i}"
-        paths = write_report(res, sweep_dir, stem=stem, title=res.get("name", ""))
+        shared = " ".join(res.get("shared") or [])
+        title = f"{res.get('name', '')} ({shared})" if shared and len(results) > 1 else res.get("name", "")
+        paths = write_report(res, sweep_dir, stem=stem, title=title)
         written.append(paths["md"])
         print(paths["md"].read_text())
         print(f"sweep report: {paths['md']} (+ .csv, .png)")

@@ -2,17 +2,16 @@
 
 The baseline is `conf/ablate.yaml` composed with the *shared* command-line overrides (ablation options,
 data, trainer, logger, latency); the variant is the same composition plus the remaining overrides, so the two
-arms differ by exactly what the user asked to change. A run is identified by the hash of the part of its
-resolved config that changes what is trained (data, model, optim, trainer, test) plus its seed.
+arms differ by exactly what the user asked to change. A run is identified by the hash of its training identity
+(nas.identity: everything in its resolved config that decides the result, plus the device it trains on) and
+its seed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import itertools
-import json
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.config import CONF_DIR, to_plain
+from nas.identity import identity_key, training_identity
 
 CONFIG_NAME = "ablate"
 # The axes: Hydra config groups whose default option is the baseline's choice.
@@ -58,10 +58,6 @@ SHARED_SECTIONS = ("data", "trainer", "logger", "latency", "hydra", "suite")
 # Sections a variant may change directly (e.g. optim.nesterov=true) besides the axes.
 VARIANT_SECTIONS = ("model", "optim")
 METRICS = ("test/acc", "val/acc", "val/acc_best")
-# Run-config sections that decide what a run computes: the cache key hashes exactly these (plus the seed).
-KEY_SECTIONS = ("data", "model", "optim", "trainer", "test", "init")
-# Trainer keys that change how a run is shown, not what it computes.
-PRESENTATION_TRAINER_KEYS = ("enable_progress_bar", "enable_model_summary", "log_every_n_steps")
 
 
 def register_resolvers() -> None:
@@ -278,18 +274,13 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def config_key(run_cfg: dict[str, Any]) -> str:
-    """A stable hash of what a run computes: the KEY_SECTIONS of its run config (seed excluded)."""
-    keyed = {k: run_cfg.get(k) for k in KEY_SECTIONS}
-    keyed["trainer"] = {
-        k: v for k, v in (keyed["trainer"] or {}).items() if k not in PRESENTATION_TRAINER_KEYS
-    }
-    blob = json.dumps(keyed, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    """A stable hash of what a run computes: its training identity (seed excluded: runs are keyed by seed)."""
+    return identity_key(run_cfg)
 
 
 def keyed_part(run_cfg: dict[str, Any]) -> dict[str, Any]:
     """The part of a run config the key hashes (stored beside cached runs for people to read)."""
-    return {k: run_cfg.get(k) for k in KEY_SECTIONS}
+    return training_identity(run_cfg)
 
 
 def not_applicable(

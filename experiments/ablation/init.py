@@ -2,9 +2,9 @@
 
 CaffeNet128 in Mishkin et al. is initialised with LSUV (Mishkin & Matas 2016, "All you need is a good
 init"): orthonormal weights, then each conv / linear layer in turn is rescaled until its output on a batch
-of training images has unit variance. Without BatchNorm this matters: with PyTorch's default init the
-activations of the 7-layer baseline shrink layer by layer and SGD at lr 0.01 barely moves for hundreds of
-steps. LSUV is data-driven, so it also suits tanh, sigmoid, maxout and "no non-linearity", which a fixed
+of training images (here: the run's first training batch) has unit variance. Without BatchNorm this
+matters: with PyTorch's default init the activations of the 7-layer baseline shrink layer by layer and SGD at
+lr 0.01 barely moves for hundreds of steps. LSUV is data-driven, so it also suits tanh, sigmoid, maxout and "no non-linearity", which a fixed
 gain (He init) does not.
 
 The scheme is applied by a Lightning callback in `setup`, after the data module is ready and before the
@@ -98,19 +98,22 @@ def lsuv_init(model: nn.Module, x: torch.Tensor, *, tol: float = 0.1, max_iter: 
 
 
 def sample_batch(datamodule: Any, size: int) -> torch.Tensor | None:
-    """Up to `size` normalised images: the first validation batch (deterministic, unaugmented), else training."""
-    for getter in ("val_dataloader", "train_dataloader"):
-        fn = getattr(datamodule, getter, None)
-        if fn is None:
-            continue
-        try:
-            for x, _ in fn():
-                if len(x):
-                    return x[:size]
-                break
-        except (ValueError, RuntimeError, TypeError):  # no such split: try the next
-            continue
-    return None
+    """Up to `size` normalised training images: the first batches of training epoch 0, as training sees them.
+
+    LSUV scales each layer to unit variance on the data it will train on (Mishkin & Matas: a training
+    mini-batch). A fresh training loader draws its order and augmentation from (seed, epoch) generators, so
+    this neither changes the run's data order nor touches the validation split.
+    """
+    loader = getattr(datamodule, "train_dataloader", None)
+    if loader is None:
+        return None
+    xs, n = [], 0
+    for x, _ in loader():
+        xs.append(x)
+        n += len(x)
+        if n >= size:
+            break
+    return torch.cat(xs)[:size] if xs else None
 
 
 class WeightInit(pl.Callback):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.stats import paired, summarize
+from experiments.ablation.stats import paired, summarize
 
 COLUMNS = (
     "arm",
@@ -30,6 +30,7 @@ COLUMNS = (
     "latency",
     "latency_unit",
     "train_time_s",
+    "note",
 )
 
 
@@ -83,11 +84,11 @@ def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             row["status"] = "same config as baseline"
         if i == 0 or arm.get("key") == base.get("key"):
             row.update(delta=0.0 if vals else math.nan, delta_ci_low=math.nan, delta_ci_high=math.nan,
-                       p_value=math.nan, n_paired=len(vals))  # fmt: skip
+                       p_value=math.nan, n_paired=len(vals), note=s.note)  # fmt: skip
         else:
             pr = paired(base_vals, vals, conf)
             row.update(delta=pr.delta.mean, delta_ci_low=pr.delta.low, delta_ci_high=pr.delta.high, p_value=pr.p,
-                       n_paired=pr.n)  # fmt: skip
+                       n_paired=pr.n, note="; ".join(n for n in (s.note, pr.note) if n))  # fmt: skip
         row["meta"] = arm.get("meta", {})
         rows.append(row)
     return rows
@@ -151,7 +152,13 @@ def markdown(rows: Sequence[dict[str, Any]], *, metric: str, confidence: float, 
             f"| {r['n']} | {human(r['params'])} | {human(r['macs'])} | {fmt_latency(r['latency'], r['latency_unit'])} "
             f"| {r['status']} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + notes(rows)) + "\n"
+
+
+def notes(rows: Sequence[dict[str, Any]], name: str = "arm") -> list[str]:
+    """Markdown lines explaining the rows whose interval or p-value is undefined (none when all are defined)."""
+    out = [f"- {r[name]}: {r['note']}" for r in rows if r.get("note")]
+    return ["", "Undefined statistics:", *out] if out else []
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path, columns: Sequence[str] = COLUMNS) -> None:

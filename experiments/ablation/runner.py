@@ -26,6 +26,7 @@ from experiments.ablation.config import (
     variant_label,
 )
 from experiments.ablation.init import WeightInit
+from nas.data.errors import CorruptDataError, DataNotFoundError
 
 log = logging.getLogger(__name__)
 FitFn = Callable[..., Any]
@@ -146,7 +147,8 @@ def run_arms(
     """Train every missing (arm, seed) run; returns ({key: {seed: record}}, {key: {seed: failure reason}}).
 
     Records come from the cache when present; a run that raises is reported as failed (and retried by the
-    next invocation, since failures are not cached). With a `latency` config, each run's W&B summary gets
+    next invocation, since failures are not cached), except for missing or damaged data, which stops the
+    ablation with the data layer's message. With a `latency` config, each run's W&B summary gets
     its arm's latency and device (arm_latency: measured once per arm, cached).
     """
     if fit_fn is None:
@@ -206,6 +208,8 @@ def run_arms(
                 if state == "COMPLETE"
                 else f": {state} ({res.get('reason')})"
             )
+        except (DataNotFoundError, CorruptDataError):
+            raise  # missing or damaged data fails every run the same way: stop, say it once (nas.cli)
         except Exception as e:  # one failed run must not lose the others; it is retried next time
             failures[key][seed] = f"{type(e).__name__}: {_first_line(e)}"
             note = f": FAILED ({failures[key][seed]})"

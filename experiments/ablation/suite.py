@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.ablation.config import Composer
-from experiments.ablation.report import fmt_p, human, pct, pm, table_rows, write_csv
+from experiments.ablation.report import fmt_p, human, notes, pct, pm, table_rows, write_csv
 from experiments.ablation.runner import Arm, plan_arm
 from nas.config import CONF_DIR
 
@@ -94,13 +94,14 @@ def plan_suite(
 
 
 def sign_agreement(paper: float, ours: float) -> str:
-    """ "yes" / "no" when both deltas are non-zero, "paper 0" when the paper saw no change, "–" without ours."""
+    """ "yes" / "no" when both deltas are non-zero; "paper 0" / "ours 0" when one is exactly 0 (neither agrees
+    nor disagrees: not counted); "–" without ours."""
     if ours is None or not math.isfinite(ours):
         return "–"
     if paper == 0:
         return "paper 0"
     if ours == 0:
-        return "no"
+        return "ours 0"
     return "yes" if (paper > 0) == (ours > 0) else "no"
 
 
@@ -152,6 +153,7 @@ SUITE_COLUMNS = (
     "latency",
     "latency_unit",
     "train_time_s",
+    "note",
 )
 
 
@@ -186,6 +188,7 @@ def suite_markdown(rows: Sequence[dict[str, Any]], result: dict[str, Any]) -> st
         )
     lines += ["", f"`*`: our {conf} % CI excludes 0. Paper Δ = top1 − baseline_top1 of the reference table; "
               "ours = paired mean difference over seeds."]  # fmt: skip
+    lines += notes(rows, name="arm")
     return "\n".join(lines) + "\n"
 
 
@@ -196,7 +199,7 @@ def suite_plot(rows: Sequence[dict[str, Any]], path: Path, *, confidence: float)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = [r for r in rows if r["signs_agree"] in ("yes", "no", "paper 0")]
+    pts = [r for r in rows if r["signs_agree"] in ("yes", "no", "paper 0", "ours 0")]
     fig, ax = plt.subplots(figsize=(7, 6))
     for r in pts:
         x, y = 100 * r["paper_delta"], 100 * r["delta"]

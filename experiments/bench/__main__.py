@@ -6,8 +6,10 @@ import importlib
 import sys
 
 from experiments.bench import available
+from nas.cli import user_errors
 
 
+@user_errors("bench")
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     names = available()

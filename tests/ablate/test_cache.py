@@ -1,7 +1,10 @@
 """The run cache: hits, misses, resume (more seeds, deleted / corrupt entries, interruption), worker locks."""
 
+import errno
+import fcntl
 import json
 import multiprocessing as mp
+import os
 
 import pytest
 
@@ -9,6 +12,7 @@ from experiments.ablation.cache import RunCache
 from experiments.ablation.config import config_key
 from experiments.ablation.report import arm_status
 from experiments.ablation.runner import Arm, arm_result, run_arms
+from nas.data.errors import CorruptDataError, DataNotFoundError
 
 METRIC = "test/acc"
 
@@ -178,3 +182,34 @@ def test_a_diverged_run_is_cached_and_reported_without_a_made_up_accuracy(tmp_pa
     fit = FakeFit()
     run(arms, 2, cache, fit)
     assert fit.calls == []  # the same seed would diverge again: it is not retrained
+
+
+@pytest.mark.parametrize("errno_", [errno.ENOLCK, errno.EOPNOTSUPP])
+def test_a_file_system_without_locks_is_one_clear_message_not_a_crash(tmp_path, monkeypatch, errno_):
+    """NFS / Lustre mounted without locking: flock raises an OSError that is not BlockingIOError."""
+
+    def no_locks(fd, op):
+        raise OSError(errno_, os.strerror(errno_))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    fit = FakeFit()
+    with pytest.raises(ValueError, match=r"does not support file locks .*cache_dir") as err:
+        run([make_arm("baseline", 0.1)], 2, RunCache(tmp_path), fit)
+    assert str(tmp_path) in str(err.value) and fit.calls == []  # nothing trained without a lock
+
+
+@pytest.mark.parametrize(
+    "error",
+    [DataNotFoundError("Fashion-MNIST not found in /x"), CorruptDataError("/x/train-images: truncated")],
+    ids=["missing", "damaged"],
+)
+def test_missing_or_damaged_data_stops_the_ablation_instead_of_failing_every_run(tmp_path, error):
+    class NoData(FakeFit):
+        def __call__(self, cfg, **kw):
+            self.calls.append(cfg["seed"])
+            raise error
+
+    fit = NoData()
+    with pytest.raises(type(error), match=str(error)):
+        run([make_arm("baseline", 0.1), make_arm("lr=0.2", 0.2)], 3, RunCache(tmp_path), fit)
+    assert fit.calls == [0]  # the first run says it; the other five are not attempted

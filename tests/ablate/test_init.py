@@ -1,10 +1,13 @@
 """Weight init for ablation runs: LSUV gives unit-variance layer outputs; schemes are deterministic per seed."""
 
+import itertools
+
 import pytest
 import torch
 
 from blocks import build_model
-from experiments.ablation.init import WeightInit, kaiming_init, lsuv_init
+from experiments.ablation.init import WeightInit, kaiming_init, lsuv_init, sample_batch
+from nas.data import build_datamodule
 
 SPEC = {
     "name": "tiny", "in_channels": 1, "num_classes": 10, "input_size": 16, "act": "relu", "norm": "none",
@@ -43,3 +46,19 @@ def test_schemes_are_deterministic_under_a_seed():
 def test_unknown_scheme_is_refused():
     with pytest.raises(ValueError, match="valid: default, kaiming, lsuv"):
         WeightInit("xavier")
+
+
+def test_lsuv_initialises_on_the_first_training_batch_not_validation_images():
+    dm = build_datamodule({"name": "synthetic", "train_size": 200, "test_size": 20, "image_size": 8,
+                           "batch_size": 16, "device": "cpu", "seed": 5})  # fmt: skip
+    dm.setup("fit")
+    first = [x for x, _ in itertools.islice(dm.train_dataloader(), 2)]
+    x = sample_batch(dm, 24)
+    assert torch.equal(
+        x, torch.cat(first)[:24]
+    )  # what training epoch 0 starts with, augmented as training is
+    val = next(iter(dm.val_dataloader()))[0]
+    assert not any(torch.equal(x[:1], val[i : i + 1]) for i in range(len(val)))
+    # drawing it leaves the run's data order alone
+    again = next(iter(dm.train_dataloader()))[0]
+    assert torch.equal(again, first[0])

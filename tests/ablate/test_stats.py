@@ -1,11 +1,15 @@
-"""The statistics against hand-computed values (closed forms for 2 degrees of freedom)."""
+"""The statistics against hand-computed values (closed forms for 2 degrees of freedom) and against scipy;
+no spread (equal values or equal paired differences) is undefined, never significant."""
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats as st
 
-from experiments.stats import paired, summarize, t_quantile
+from experiments.ablation.report import markdown, table_rows
+from experiments.ablation.stats import paired, summarize, t_quantile
+from experiments.ablation.suite import sign_agreement, suite_markdown, suite_rows
 
 BASE = {0: 0.80, 1: 0.82, 2: 0.81}
 VAR = {0: 0.83, 1: 0.84, 2: 0.82}
@@ -57,9 +61,7 @@ def test_degenerate_cases():
     single = paired({0: 0.5}, {0: 0.6})
     assert single.n == 1 and math.isnan(single.p)
     same = paired({0: 0.5, 1: 0.6}, {0: 0.5, 1: 0.6})
-    assert same.p == 1.0 and same.delta.mean == 0.0 and same.delta.half == 0.0
-    shift = paired({0: 0.25, 1: 0.5}, {0: 0.5, 1: 0.75})  # every difference exactly +0.25 (binary-exact)
-    assert shift.p == 0.0 and shift.delta.mean == 0.25 and shift.t == math.inf
+    assert same.delta.mean == 0.0 and math.isnan(same.p) and math.isnan(same.delta.half) and same.note
 
 
 def test_bad_confidence_is_a_clear_error():
@@ -67,3 +69,80 @@ def test_bad_confidence_is_a_clear_error():
         t_quantile(95, 3)
     with pytest.raises(ValueError, match="degree"):
         t_quantile(0.95, 0)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10])
+@pytest.mark.parametrize("confidence", [0.8, 0.95, 0.99])
+def test_paired_test_and_intervals_match_scipy(n, confidence):
+    rng = np.random.default_rng(100 * n + int(100 * confidence))
+    base = np.round(rng.uniform(0.7, 0.9, n), 4)  # on the 1/10,000 grid, like test accuracies
+    var = np.round(base + rng.normal(0.005, 0.01, n), 4)
+    r = paired(dict(enumerate(base)), dict(enumerate(var)), confidence)
+    ref = st.ttest_rel(var, base)
+    assert r.t == pytest.approx(ref.statistic, rel=1e-9) and r.p == pytest.approx(ref.pvalue, rel=1e-9)
+    d = var - base
+    low, high = st.t.interval(confidence, n - 1, loc=d.mean(), scale=st.sem(d))
+    assert (r.delta.low, r.delta.high) == pytest.approx((low, high), rel=1e-9)
+    s = summarize(list(var), confidence)
+    assert (s.low, s.high) == pytest.approx(
+        st.t.interval(confidence, n - 1, loc=var.mean(), scale=st.sem(var))
+    )
+    assert s.sd == pytest.approx(np.std(var, ddof=1))
+
+
+@pytest.mark.parametrize(
+    ("base", "var"),
+    [
+        ({0: 0.8000, 1: 0.8100}, {0: 0.8300, 1: 0.8400}),  # +0.03 twice (not bit-equal in binary)
+        ({0: 0.8123, 1: 0.7977, 2: 0.8051}, {0: 0.8124, 1: 0.7978, 2: 0.8052}),  # +1/10,000 three times
+        ({0: 0.25, 1: 0.5}, {0: 0.5, 1: 0.75}),  # bit-exact equal differences
+        ({0: 0.5, 1: 0.6}, {0: 0.5, 1: 0.6}),  # no difference at all
+    ],
+)
+def test_equal_paired_differences_are_undefined_not_certain(base, var):
+    r = paired(base, var)
+    assert math.isnan(r.t) and math.isnan(r.p), (r.t, r.p)
+    assert math.isnan(r.delta.low) and math.isnan(r.delta.high)
+    assert not r.significant and "undefined" in r.note
+    assert r.delta.mean == pytest.approx(next(iter(var.values())) - next(iter(base.values())))
+
+
+def test_equal_arm_values_give_no_interval():
+    s = summarize([0.8123, 0.8123, 0.8123])
+    assert s.mean == pytest.approx(0.8123) and math.isnan(s.half) and "no spread" in s.note
+
+
+def arm(label, values, key):
+    return {"label": label, "key": key, "overrides": [label], "values": list(values.items()),
+            "params": 1, "macs": 1, "meta": {"paper_delta": 0.01, "paper_axis": "a", "paper_variant": label}}  # fmt: skip
+
+
+def test_a_row_with_equal_differences_is_never_significant_and_says_why():
+    result = {
+        "metric": "test/acc", "confidence": 0.95, "seeds": 2, "suite": "s",
+        "baseline": arm("baseline", {0: 0.80, 1: 0.81}, "k0"),
+        "variants": [arm("baseline", {0: 0.80, 1: 0.81}, "k0"), arm("v", {0: 0.83, 1: 0.84}, "k1")],
+    }  # fmt: skip
+    (row,) = [r for r in table_rows(result) if r["arm"] == "v"]
+    assert math.isnan(row["p_value"]) and math.isnan(row["delta_ci_low"]) and "undefined" in row["note"]
+    assert row["delta"] == pytest.approx(0.03)
+    (srow,) = [r for r in suite_rows(result) if r["arm"] == "v"]
+    assert srow["significant"] is False and srow["signs_agree"] == "yes"
+    text = markdown(table_rows(result), metric="test/acc", confidence=0.95)
+    assert "- v: all 2 paired differences are equal (+3.00 pp)" in text
+
+
+def test_a_delta_of_exactly_zero_is_neither_agreement_nor_disagreement():
+    assert sign_agreement(0.01, 0.0) == sign_agreement(-0.01, 0.0) == "ours 0"
+    assert sign_agreement(0.0, 0.01) == "paper 0" and sign_agreement(0.01, 0.02) == "yes"
+    result = {
+        "metric": "test/acc", "confidence": 0.95, "seeds": 2, "suite": "s",
+        "baseline": arm("baseline", {0: 0.80, 1: 0.81}, "k0"),
+        "variants": [
+            arm("up", {0: 0.82, 1: 0.84}, "k1"),  # paper +1 pp, ours +2.5 pp: agree
+            arm("flat", {0: 0.81, 1: 0.80}, "k2"),  # ours exactly 0 (mean of +1 and -1 pp)
+        ],
+    }  # fmt: skip
+    rows = suite_rows(result)
+    assert [r["signs_agree"] for r in rows] == ["yes", "ours 0"]
+    assert "Signs agree in **1 of 1** rows where both deltas are non-zero" in suite_markdown(rows, result)

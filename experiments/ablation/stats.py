@@ -4,6 +4,11 @@ With 3-5 seeds per arm the normal approximation is badly optimistic (z = 1.96 vs
 freedom), so every interval here uses Student's t. Arms are compared *paired* by seed: seed k gives both arms
 the same initial randomness and data order, so the per-seed differences cancel much of the seed-to-seed
 variance that an unpaired comparison would carry.
+
+No spread is not certainty. Accuracies lie on a grid (1/10,000 for a 10,000-image test set), so two or three
+seeds can give exactly equal values, or exactly equal paired differences, by chance. The sample variance is
+then 0, which would make a zero-width interval, t = inf and p = 0: a "significant" result from one number
+repeated. Such a case is reported as undefined (no interval, no t, no p-value) with a note saying why.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from typing import Any
 
 from scipy import stats as _st
 
+# Values this close count as equal: a - b of two grid values is exact only up to float rounding
+# (0.84 - 0.81 != 0.83 - 0.80 in binary), so an exact test for "no spread" would miss most real cases.
+EQUAL_RTOL = 1e-9
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -23,8 +32,9 @@ class Summary:
     n: int
     mean: float
     sd: float  # sample standard deviation (ddof 1); nan for n < 2
-    half: float  # CI half-width; nan for n < 2
+    half: float  # CI half-width; nan for n < 2 and when every value is the same (no spread)
     confidence: float
+    note: str = ""  # why the interval is undefined, when it is
 
     @property
     def low(self) -> float:
@@ -44,9 +54,16 @@ class Paired:
 
     n: int
     delta: Summary  # mean difference and its t-interval
-    t: float  # t statistic (nan for n < 2; +-inf when every difference is the same non-zero value)
-    p: float  # two-sided p-value of the paired t-test (nan for n < 2)
+    t: float  # t statistic (nan for n < 2 and when every difference is the same: no spread)
+    p: float  # two-sided p-value of the paired t-test (nan whenever t is)
     seeds: tuple[int, ...]
+    note: str = ""  # why t and p are undefined, when they are
+
+    @property
+    def significant(self) -> bool:
+        """Whether the interval of the mean difference excludes 0 (never when it is undefined)."""
+        low, high = self.delta.low, self.delta.high
+        return math.isfinite(low) and math.isfinite(high) and (low > 0 or high < 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +72,7 @@ class Paired:
             "t": self.t,
             "p": self.p,
             "seeds": list(self.seeds),
+            "note": self.note,
         }
 
 
@@ -67,8 +85,13 @@ def t_quantile(confidence: float, df: int) -> float:
     return float(_st.t.ppf(0.5 + confidence / 2, df))
 
 
+def no_spread(values: Sequence[float]) -> bool:
+    """Whether all `values` are equal up to float rounding (relative tolerance EQUAL_RTOL)."""
+    return max(values) - min(values) <= EQUAL_RTOL * max(1.0, max(abs(v) for v in values))
+
+
 def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
-    """Mean, sample SD and t confidence interval of `values` (NaN spread when there are fewer than 2)."""
+    """Mean, sample SD and t confidence interval of `values` (NaN interval for fewer than 2, or no spread)."""
     xs = [float(v) for v in values]
     n = len(xs)
     if n == 0:
@@ -76,6 +99,9 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
     mean = math.fsum(xs) / n
     if n < 2:
         return Summary(1, mean, math.nan, math.nan, confidence)
+    if no_spread(xs):
+        note = f"all {n} values are equal: no spread, so no confidence interval (run more seeds)"
+        return Summary(n, mean, 0.0, math.nan, confidence, note)
     sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
     half = t_quantile(confidence, n - 1) * sd / math.sqrt(n)
     return Summary(n, mean, sd, half, confidence)
@@ -85,7 +111,7 @@ def paired(baseline: Mapping[int, float], variant: Mapping[int, float], confiden
     """Paired t comparison of two arms given as {seed: value}; only seeds present in both arms count.
 
     The t-test's statistic is mean(d) / (sd(d) / sqrt(n)) with n - 1 degrees of freedom, d = variant - baseline.
-    Identical differences (sd 0) give p = 1 when they are all 0 and p = 0 otherwise.
+    Identical differences (sd 0, all zero or not) leave t, p and the interval undefined, with a note.
     """
     seeds = tuple(sorted(set(baseline) & set(variant)))
     diffs = [float(variant[s]) - float(baseline[s]) for s in seeds]
@@ -93,11 +119,12 @@ def paired(baseline: Mapping[int, float], variant: Mapping[int, float], confiden
     n = len(diffs)
     if n < 2:
         return Paired(n, delta, math.nan, math.nan, seeds)
-    se = delta.sd / math.sqrt(n)
-    if se == 0:
-        if delta.mean == 0:
-            return Paired(n, delta, 0.0, 1.0, seeds)
-        return Paired(n, delta, math.copysign(math.inf, delta.mean), 0.0, seeds)
-    t = delta.mean / se
+    if delta.note:  # no spread in the differences
+        note = (
+            f"all {n} paired differences are equal ({100 * delta.mean:+.2f} pp): with zero sample variance the "
+            "t-test is undefined (no p-value, no interval), not certain; run more seeds"
+        )
+        return Paired(n, delta, math.nan, math.nan, seeds, note)
+    t = delta.mean / (delta.sd / math.sqrt(n))
     p = float(2 * _st.t.sf(abs(t), n - 1))
     return Paired(n, delta, t, p, seeds)
