@@ -9,6 +9,12 @@ from typing import Any
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # Keys of the `trainer` group that are ours rather than pytorch_lightning.Trainer's.
 OWN_TRAINER_KEYS = ("channels_last",)
+# Trainer arguments the platform sets itself, and the option a user sets instead.
+RESERVED_TRAINER_KEYS = {
+    "logger": "choose the logger with logger=wandb|csv|tensorboard|none",
+    "callbacks": "add a callback with callbacks=early_stopping or +callbacks.<name>._target_=<class>",
+    "default_root_dir": "the run folder is Hydra's (hydra.run.dir=<folder>), or output_dir in the Python API",
+}
 
 
 def to_plain(cfg: Any) -> dict[str, Any]:
@@ -30,16 +36,18 @@ def resolve_spec(cfg: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def make_trainer(
-    trainer_cfg: dict[str, Any], *, logger: Any, callbacks: list[Any], out: Path, **overrides: Any
-):
-    """A pytorch_lightning.Trainer from the `trainer` config group (unknown keys -> a clear error)."""
+def validate_trainer(trainer_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The pytorch_lightning.Trainer arguments of the `trainer` group; unknown or reserved keys -> ValueError."""
     import inspect
 
     import pytorch_lightning as pl
 
     kwargs = {k: v for k, v in trainer_cfg.items() if k not in OWN_TRAINER_KEYS}
-    kwargs.update(overrides)
+    reserved = sorted(set(kwargs) & set(RESERVED_TRAINER_KEYS))
+    if reserved:
+        raise ValueError(
+            "; ".join(f"trainer.{k} is set by the platform: {RESERVED_TRAINER_KEYS[k]}" for k in reserved)
+        )
     valid = set(inspect.signature(pl.Trainer.__init__).parameters) - {"self"}
     unknown = set(kwargs) - valid
     if unknown:
@@ -47,9 +55,48 @@ def make_trainer(
             f"unknown trainer keys {sorted(unknown)}; valid keys are pytorch_lightning.Trainer's arguments "
             f"plus {', '.join(OWN_TRAINER_KEYS)}"
         )
+    return kwargs
+
+
+def make_trainer(
+    trainer_cfg: dict[str, Any], *, logger: Any, callbacks: list[Any], out: Path, **overrides: Any
+):
+    """A pytorch_lightning.Trainer from the `trainer` config group (unknown keys -> a clear error)."""
+    import pytorch_lightning as pl
+
+    kwargs = {**validate_trainer(trainer_cfg), **overrides}
     return pl.Trainer(
         logger=logger if logger is not None else False,
         callbacks=callbacks,
         default_root_dir=str(out),
         **kwargs,
     )
+
+
+def make_callbacks(callbacks_cfg: dict[str, Any] | None) -> list[Any]:
+    """The `callbacks` group's entries as Lightning callbacks: `<name>: {_target_: <class>, <arguments>}`, in
+    order; a null entry is skipped (`callbacks.<name>=null` drops one). A bad entry -> ValueError naming it."""
+    import pytorch_lightning as pl
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    out: list[Any] = []
+    for name, entry in (callbacks_cfg or {}).items():
+        if entry is None:
+            continue
+        if not isinstance(entry, dict) or "_target_" not in entry:
+            raise ValueError(
+                f"callbacks.{name} needs a _target_ naming a Lightning callback class, e.g. "
+                f"+callbacks.{name}._target_=pytorch_lightning.callbacks.EarlyStopping; got {entry!r}"
+            )
+        try:
+            callback = instantiate(entry)
+        except InstantiationException as e:
+            raise ValueError(f"callbacks.{name} could not be built: {str(e).strip().splitlines()[-1]}") from e
+        if not isinstance(callback, pl.Callback):
+            raise ValueError(
+                f"callbacks.{name}: {entry['_target_']} is a {type(callback).__name__}, not a "
+                "pytorch_lightning.Callback"
+            )
+        out.append(callback)
+    return out

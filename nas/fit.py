@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from blocks.cost import count_macs, count_params
-from nas.config import make_trainer, resolve_spec
+from nas.config import make_callbacks, make_trainer, resolve_spec, validate_trainer
 from nas.module import Classifier, NonFiniteLossError
 from nas.optim import validate_optim
 from nas.tracking import (
@@ -94,9 +94,29 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     validate_data_config(cfg["data"])
     validate_optim(cfg["optim"])
     validate_logger(cfg.get("logger") or {"name": "none"})
+    validate_trainer(cfg["trainer"])
     spec = resolve_spec(cfg)
     build_model(spec)  # raises on unknown blocks / impossible shapes
+    if cfg.get("ckpt_path"):
+        validate_resume(Path(cfg["ckpt_path"]), spec)
     return spec
+
+
+def validate_resume(path: Path, spec: dict[str, Any]) -> None:
+    """A checkpoint to resume from must exist and hold this configuration's architecture."""
+    if not path.is_file():
+        raise ValueError(
+            f"ckpt_path={path} is not a file; resume from a run's checkpoint, e.g. "
+            "ckpt_path=outputs/train/<run>/checkpoints/last.ckpt"
+        )
+    # weights_only=False: a Lightning checkpoint holds plain hyperparameters beside the tensors (our own file)
+    saved = torch.load(path, map_location="cpu", weights_only=False).get("hyper_parameters", {}).get("spec")
+    if saved is not None and saved != spec:
+        raise ValueError(
+            f"ckpt_path={path} holds another architecture ({saved.get('name')!r}, "
+            f"{saved.get('input_size')} px) than this configuration's ({spec.get('name')!r}, "
+            f"{spec.get('input_size')} px): resume with the model and data options of the interrupted run"
+        )
 
 
 def fit(
@@ -128,6 +148,7 @@ def fit(
     if data_cfg.get("seed") is None:
         data_cfg["seed"] = seed
     trainer_cfg = dict(cfg["trainer"])
+    user_callbacks = make_callbacks(cfg.get("callbacks"))  # before any compute: a bad entry is an input error
     save_run_record(out, cfg, spec)
 
     dm = build_datamodule(data_cfg)
@@ -149,7 +170,13 @@ def fit(
         tags=tags,
     )
     monitor = ThroughputMonitor()
-    cbs: list[pl.Callback] = [monitor, *(callbacks or [])]
+    cbs: list[pl.Callback] = [monitor, *user_callbacks, *(callbacks or [])]
+    if (
+        logger is not None
+    ):  # the learning rate per epoch, as `train/lr` (Lightning refuses it without a logger)
+        from pytorch_lightning.callbacks import LearningRateMonitor
+
+        cbs.append(LearningRateMonitor(logging_interval="epoch"))
     ckpt_cb = None
     if cfg.get("checkpoint", True):
         from pytorch_lightning.callbacks import ModelCheckpoint
@@ -179,7 +206,7 @@ def fit(
     metrics: dict[str, float] = {}
     extra = dict(summary or {})
     try:
-        trainer.fit(module, datamodule=dm)
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path") or None)
         metrics = scalar_metrics(trainer)
         if cfg.get("test", True):
             trainer.test(module, datamodule=dm, verbose=False)

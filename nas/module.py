@@ -100,4 +100,8 @@ class Classifier(pl.LightningModule):
         total = int(self.trainer.estimated_stepping_batches)
         epochs = max(1, int(self.trainer.max_epochs or 1))
         sched = build_scheduler(opt, self.hparams.optim, total, max(1, total // epochs))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        # `name`: the key LearningRateMonitor logs the rate under (`train/lr`; `train/lr/pg<k>` per group)
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": sched, "interval": "step", "name": "train/lr"},
+        }

@@ -1,7 +1,8 @@
 """W&B runs: mode resolution (online / offline / disabled), start-up that never hangs, the Lightning logger,
 run summaries with state and exit code, and the `wandb sync` command for runs written offline.
 
-Conventions (every W&B run the platform writes): `project` from the logger config; `group` = the study or
+Conventions (every W&B run the platform writes): `project`, `entity` and the folder from the logger config,
+whose defaults read WANDB_PROJECT, WANDB_ENTITY and WANDB_DIR; `group` = the study or
 ablation name; `job_type` = train | trial | baseline | retrain | ablation-arm | summary | profile; tags
 `data:<dataset>`, `space:<space>`, `axis:<factor>`, `suite:<suite>`, `model:<reference net>`; the resolved
 config flattened (`data.batch_size`, `spec.stages`, ...); the summary holds `state` (COMPLETE, PRUNED, FAIL,
@@ -28,7 +29,7 @@ from nas.tracking.records import flatten, git_revision, redact, redact_argv
 
 log = logging.getLogger("nas.tracking")
 
-LOGGERS = ("wandb", "csv", "none")
+LOGGERS = ("wandb", "csv", "tensorboard", "none")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 DEFAULT_PROJECT = "cnn-nas"
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -78,6 +79,13 @@ def validate_logger(cfg: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown logger {name!r}; valid loggers: {', '.join(LOGGERS)}")
     if name == "wandb":
         resolve_wandb_mode(cfg.get("mode", "auto"))
+    if name == "tensorboard":
+        import importlib.util
+
+        if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+            raise ValueError(
+                'logger=tensorboard needs TensorBoard: pip install tensorboard (or the ".[tensorboard]" extra)'
+            )
 
 
 def base_url() -> str:
@@ -179,13 +187,15 @@ def init_run(
             "W&B server %s is unreachable: logging offline (upload later with `wandb sync`)", base_url()
         )
         mode = "offline"
-    dir = Path(dir)
-    dir.mkdir(parents=True, exist_ok=True)
     git = git_revision()
     full_config = {**flatten(redact(dict(config or {}))), **flatten({"git": dict(git)})}
+    # The logger config's defaults read WANDB_PROJECT / WANDB_ENTITY / WANDB_DIR (conf/logger/wandb.yaml);
+    # a config made without them still honours the environment.
+    dir = Path(cfg.get("dir") or os.environ.get("WANDB_DIR") or dir)
+    dir.mkdir(parents=True, exist_ok=True)
     kwargs = dict(
-        project=cfg.get("project") or DEFAULT_PROJECT,
-        entity=cfg.get("entity"),
+        project=cfg.get("project") or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+        entity=cfg.get("entity") or os.environ.get("WANDB_ENTITY") or None,
         name=name,
         group=group or cfg.get("group"),
         job_type=job_type,
@@ -269,6 +279,12 @@ def make_logger(
         from pytorch_lightning.loggers import CSVLogger
 
         return CSVLogger(save_dir=str(out), name="csv", version="")
+    if kind == "tensorboard":
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        # events in <run>/tensorboard/ (`tensorboard --logdir outputs/train` compares runs); no hp_metric
+        # placeholder (-1) beside the real metrics
+        return TensorBoardLogger(save_dir=str(out), name="tensorboard", version="", default_hp_metric=False)
     if resolve_wandb_mode(cfg.get("mode", "auto")) == "disabled":
         return None
     data = (run_config.get("data") or {}).get("name")
@@ -276,7 +292,11 @@ def make_logger(
     cls = _lightning_logger_cls()
     if not _is_rank_zero():
         # DDP workers: Lightning's logger stays a placeholder there (only rank 0 starts the run)
-        return cls(project=cfg.get("project") or DEFAULT_PROJECT, name=name, save_dir=str(out))
+        return cls(
+            project=cfg.get("project") or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+            name=name,
+            save_dir=str(out),
+        )
     run = init_run(cfg, dir=out, name=name, group=group, job_type=job_type, tags=tags, config=run_config)
     if run is None:
         return None

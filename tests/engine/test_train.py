@@ -68,7 +68,7 @@ def test_same_seed_same_result(compose, tmp_path):
         ("optim.policy=exp", "valid policies"),
         ("data.fraction=1.5", "fraction"),
         ("data.label_noise=1.0", "label_noise"),
-        ("logger.name=tensorboard", "valid loggers"),
+        ("logger.name=comet", "valid loggers"),
         ("+trainer.max_epoch=3", "unknown trainer keys"),
     ],
 )

@@ -64,6 +64,7 @@ def test_train_command_logs_one_complete_run_and_prints_the_sync_line(tmp_path, 
     assert c["spec.name"] == "simple_cnn" and c["data.name"] == "synthetic" and c["optim.name"] == "sgd"
     epochs = sorted({h["epoch"] for h in run["history"] if "val/acc" in h})
     assert epochs == [0, 1]  # validation metrics per epoch
+    assert len([h for h in run["history"] if "train/lr" in h]) == 2  # the learning rate, once per epoch
 
 
 class Raise(pl.Callback):
@@ -136,3 +137,37 @@ def test_interruptions_are_their_own_state():
     assert failure_state(SystemExit(1)) == ("INTERRUPTED", "interrupted (exit status 1)")
     assert failure_state(KeyboardInterrupt()) == ("INTERRUPTED", "interrupted")
     assert EXIT_CODES["INTERRUPTED"] == 130
+
+
+def _wandb_run(compose, tmp_path, *extra: str) -> dict:
+    """A one-epoch offline W&B training run composed after the environment is set; its run record read back."""
+    cfg = compose(
+        "train",
+        [*TINY_DATA, "logger=wandb", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+         "checkpoint=false", "test=false", *extra],
+    )  # fmt: skip
+    cfg["output_dir"] = str(tmp_path / "run")
+    fit(cfg, verbose=False)
+    return cfg
+
+
+def test_wandb_project_entity_and_dir_come_from_the_environment(compose, tmp_path, monkeypatch):
+    private_wandb(monkeypatch, tmp_path / "home")
+    monkeypatch.setenv("WANDB_PROJECT", "env-project")
+    monkeypatch.setenv("WANDB_ENTITY", "env-team")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-dir"))
+    cfg = _wandb_run(compose, tmp_path)
+    assert cfg["logger"]["project"] == "env-project" and cfg["logger"]["entity"] == "env-team"
+    assert not list((tmp_path / "run").rglob("offline-run-*"))  # written under WANDB_DIR instead
+    (run,) = runs_under(tmp_path / "wandb-dir")
+    assert run["project"] == "env-project" and run["entity"] == "env-team"
+
+
+def test_an_explicit_logger_option_wins_over_the_environment(compose, tmp_path, monkeypatch):
+    private_wandb(monkeypatch, tmp_path / "home")
+    monkeypatch.setenv("WANDB_PROJECT", "env-project")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-dir"))
+    _wandb_run(compose, tmp_path, "logger.project=cli-project", f"logger.dir={tmp_path / 'cli-dir'}")
+    assert not (tmp_path / "wandb-dir").exists()
+    (run,) = runs_under(tmp_path / "cli-dir")
+    assert run["project"] == "cli-project"
