@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from nas.latency.runtimes import check_runtime, default_runtime
+
 MODES = ("measured", "predicted", "macs", "params")
 DEVICES = ("cpu", "cuda", "cuda:<index>")
 
@@ -29,11 +31,14 @@ class LatencyConfig:
     the distribution-free 95 % confidence interval of the median is narrower than `rel_ci` of the median
     (after at least `min_repeats` samples), or `max_repeats` samples, or `max_time_s` seconds of timing.
     A sample is one call, or the mean of several when one call is shorter than `min_sample_ms` (timer and
-    Python overhead would otherwise dominate tiny layers).
+    Python overhead would otherwise dominate tiny layers). `runtime` is what executes the network
+    (`nas.latency.runtimes.RUNTIMES`); None resolves to the device's deployment runtime (ONNX Runtime on the
+    CPU, eager on CUDA).
     """
 
     device: str = "cpu"
     mode: str = "measured"
+    runtime: str | None = None  # eager | torchscript | onnxruntime | compiled; None = default_runtime(device)
     threads: int | None = 1  # intra-op threads; None = what torch uses now (resolved by `resolved`)
     batch_size: int = 1
     warmup: int = 3
@@ -66,6 +71,8 @@ class LatencyConfig:
         if self.mode not in MODES:
             raise ValueError(f"unknown latency mode {self.mode!r}; valid modes: {', '.join(MODES)}")
         _check_device(self.device)
+        runtime = default_runtime(self.torch_device.type) if self.runtime is None else self.runtime
+        check_runtime(runtime, self.torch_device.type)
         threads = torch.get_num_threads() if self.threads is None else self.threads
         _check_int("threads", threads, 1)
         _check_int("batch_size", self.batch_size, 1)
@@ -79,7 +86,7 @@ class LatencyConfig:
         for name in ("warmup_s", "min_sample_ms"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"latency {name} must be >= 0, got {getattr(self, name)!r}")
-        return dataclasses.replace(self, threads=int(threads))
+        return dataclasses.replace(self, threads=int(threads), runtime=runtime)
 
     @property
     def torch_device(self) -> torch.device:

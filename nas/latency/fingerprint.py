@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from nas.latency.config import LatencyConfig
+from nas.latency.runtimes import default_runtime, runtime_version
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,11 @@ class Fingerprint:
     info: dict[str, Any]
 
     def label(self) -> str:
-        """One line for tables and plot titles: processor, threads, torch."""
+        """One line for tables and plot titles: processor, threads, runtime and its version."""
         proc = self.info.get("gpu") or self.info.get("cpu")
-        return f"{proc} | {self.info['threads']} thread(s) | torch {self.info['torch']}"
+        runtime = self.info.get("runtime", "eager")
+        version = self.info.get("runtime_version") or f"torch {self.info['torch']}"
+        return f"{proc} | {self.info['threads']} thread(s) | {runtime} ({version})"
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,14 +46,17 @@ def cpu_model() -> str:
 
 
 def device_info(cfg: LatencyConfig) -> dict[str, Any]:
-    """Everything that makes a latency figure comparable: processor(s), thread count, torch and CUDA."""
+    """Everything that makes a latency figure comparable: processor(s), thread count, torch and CUDA, and
+    the runtime that executes the network with its version (figures of two runtimes never share a key)."""
     info: dict[str, Any] = {
         "device": cfg.torch_device.type,
         "cpu": cpu_model(),
         "arch": platform.machine(),
         "threads": cfg.threads,
         "torch": torch.__version__,
+        "runtime": cfg.runtime or default_runtime(cfg.torch_device.type),
     }
+    info["runtime_version"] = runtime_version(info["runtime"])
     if cfg.torch_device.type == "cuda":
         index = cfg.torch_device.index if cfg.torch_device.index is not None else torch.cuda.current_device()
         props = torch.cuda.get_device_properties(index)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -14,6 +15,7 @@ from torch import nn
 
 from nas.latency.config import LatencyConfig
 from nas.latency.fingerprint import Fingerprint, device_fingerprint
+from nas.latency.runtimes import prepare
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,38 @@ def fixed_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def median_ci(sorted_samples: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
-    """(median, low, high): the median and its distribution-free ~95 % CI from order statistics."""
+def median_ci(sorted_samples: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(median, low, high): the median and its exact distribution-free CI from order statistics.
+
+    [x(k), x(n+1-k)] covers the median with probability 1 - 2 P(B <= k - 1), B ~ Binomial(n, 1/2); k is
+    the largest rank whose coverage is still >= `level`. Below 6 samples no pair of order statistics
+    covers 95 % (n = 5: [x(1), x(5)] covers 93.75 %), and the interval is (-inf, inf), so a stopping rule
+    on its width cannot fire that early: e.g. [x(2), x(9)] for n = 10 (97.9 %).
+    """
     n = len(sorted_samples)
     med = _quantile(sorted_samples, 0.5)
-    half = z * math.sqrt(n) / 2
-    # 1-based ranks n/2 - half and 1 + n/2 + half (Conover), rounded: [x(2), x(9)] for n = 10 (97.8 %).
-    lo = max(1, round(n / 2 - half))
-    hi = min(n, round(1 + n / 2 + half))
-    return med, sorted_samples[lo - 1], sorted_samples[hi - 1]
+    k = _ci_rank(n, level)
+    if k == 0:
+        return med, -math.inf, math.inf
+    return med, sorted_samples[k - 1], sorted_samples[n - k]
+
+
+@functools.lru_cache(maxsize=1024)
+def _ci_rank(n: int, level: float) -> int:
+    """The largest 1-based rank k <= n / 2 with P(x(k) <= median <= x(n+1-k)) >= level; 0 if none."""
+    best, tail = 0, 0.0  # tail = P(B <= k - 1)
+    for k in range(1, n // 2 + 1):
+        tail += math.comb(n, k - 1) / 2**n
+        if 1 - 2 * tail < level:
+            break
+        best = k
+    return best
+
+
+def ci_coverage(n: int, level: float = 0.95) -> float:
+    """The exact coverage of `median_ci`'s interval for n samples (1.0 for the infinite interval)."""
+    k = _ci_rank(n, level)
+    return 1.0 if k == 0 else 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2**n
 
 
 def _quantile(sorted_samples: Sequence[float], q: float) -> float:
@@ -99,9 +124,9 @@ def _timer(device: torch.device) -> Callable[[Callable[[], Any], int], float]:
 
 
 def _chain_timer(
-    modules: Sequence[nn.Module], x: torch.Tensor, device: torch.device
+    modules: Sequence[Callable[[Any], Any]], x: Any, device: torch.device
 ) -> Callable[[], list[float]]:
-    """A function running `modules` in sequence on `x` once, returning each module's time in ms."""
+    """A function running `modules` (prepared calls) in sequence on `x` once, returning each one's ms."""
     if device.type == "cuda":
         events = [torch.cuda.Event(enable_timing=True) for _ in range(len(modules) + 1)]
 
@@ -152,7 +177,7 @@ def sample_until_stable(
         samples.append(sample())
         if len(samples) >= cfg.min_repeats:
             med, lo, hi = median_ci(sorted(sum(s) for s in samples))
-            rel = (hi - lo) / (2 * med) if med > 0 else 0.0
+            rel = (hi - lo) / (2 * med) if med > 0 else (0.0 if hi == lo else math.inf)
             if rel <= cfg.rel_ci:
                 stable = True
                 break
@@ -196,9 +221,10 @@ def measure_latency(
     """Measure the inference latency of a model (or a spec, built here) on `device_cfg`'s device.
 
     `input_shape` is (channels, height, width) of one image; for a spec it defaults to the spec's input.
-    The batch holds `device_cfg.batch_size` images. The model runs in eval mode under
-    `torch.inference_mode` with the configured thread count; its training flag, device and the process'
-    thread count are restored afterwards.
+    The batch holds `device_cfg.batch_size` images. The model runs in eval mode in the configured runtime
+    (`nas.latency.runtimes`; eager under `torch.inference_mode`) with the configured thread count; its
+    training flag, device and the process' thread count are restored afterwards. A network the runtime
+    cannot export raises `ExportError` naming the layer.
     """
     cfg = LatencyConfig.from_cfg(device_cfg)
     if input_shape is None:
@@ -215,9 +241,13 @@ def measure_latency(
     device = cfg.torch_device
     try:
         model.eval().to(device)  # outside inference mode: parameters must stay usable for training
-        with fixed_threads(cfg.threads), torch.inference_mode():
+        with fixed_threads(cfg.threads):
             x = torch.randn(cfg.batch_size, *map(int, input_shape), device=device)
-            samples, number, rel, stable = time_call(lambda: model(x), cfg)
+            # Prepared outside inference mode: tracing and export need ordinary tensors.
+            prepared = prepare(model, x, cfg.runtime, cfg.threads)
+            native = prepared.to_native(x)
+            with torch.inference_mode():
+                samples, number, rel, stable = time_call(lambda: prepared.fn(native), cfg)
     finally:
         model.train(was_training)
         if device != home:
@@ -252,9 +282,11 @@ def measure_layers(
 
     Timing a layer inside its network, rather than alone in a loop, keeps it from running with its own
     weights and code hot in the caches from the previous call; on the build machine the sum of isolated
-    timings of a small conv net came out 10 % under the whole network, the in-place sum within 2 %. The
-    stopping rule applies to the total of a pass. Settings and restoring as in `measure_latency`; the
-    modules are moved to the device for the timing and back afterwards.
+    timings of a small conv net came out 10 % under the whole network, the in-place sum within 2 %. Each
+    module is prepared alone in the configured runtime (one ONNX graph / frozen TorchScript module per
+    layer: the fusions inside a layer, conv + BN + activation, happen as in the network). The stopping
+    rule applies to the total of a pass. Settings and restoring as in `measure_latency`; the modules are
+    moved to the device for the timing and back afterwards.
     """
     cfg = LatencyConfig.from_cfg(device_cfg)
     if len(input_shape) != 3:
@@ -267,11 +299,19 @@ def measure_layers(
     device = cfg.torch_device
     try:
         chain.eval().to(device)  # outside inference mode: parameters must stay usable for training
-        with fixed_threads(cfg.threads), torch.inference_mode():
+        with fixed_threads(cfg.threads):
             x = torch.randn(cfg.batch_size, *map(int, input_shape), device=device)
-            run = _chain_timer(list(modules), x, device)
-            _warm_up(run, cfg)
-            samples, rel, stable = sample_until_stable(run, cfg)
+            prepared, y = [], x
+            for m in modules:  # each layer prepared on the input it sees inside the chain
+                prepared.append(prepare(m, y, cfg.runtime, cfg.threads))
+                with torch.no_grad():
+                    y = m(y)
+            calls = [p.fn for p in prepared]
+            native = prepared[0].to_native(x) if prepared else x
+            with torch.inference_mode():
+                run = _chain_timer(calls, native, device)
+                _warm_up(run, cfg)
+                samples, rel, stable = sample_until_stable(run, cfg)
     finally:
         for m, was in zip(modules, states, strict=True):
             m.train(was)

@@ -10,7 +10,16 @@ timings of a small conv net 10 % faster than the network on the build machine. A
 
 where t_i are the table's layer latencies, t_shell the latency of an empty network (the
 `head(features(x))` call structure with no layers) and t_call that of a call doing nothing (the head's
-call, which t_i already includes); both are measured once per device and batch size.
+call, which t_i already includes); both are measured once per device, runtime and batch size.
+
+Layers are timed in the configured runtime (one ONNX graph or frozen TorchScript module per layer, so
+the conv + BN + activation fusions inside a layer happen as in the whole network). In a graph runtime
+(`GRAPH_RUNTIMES`) the network is one call while its layers were timed as n calls, so the n - 1 extra
+calls are taken off:
+
+    sum_i t_i + (t_shell - t_call) - (n - 1) t_call
+
+Fusion across layer boundaries (rare: the boundaries are stage entries) is not modelled.
 """
 
 from __future__ import annotations
@@ -29,9 +38,10 @@ from nas.latency.config import LatencyConfig
 from nas.latency.costs import build_meta
 from nas.latency.fingerprint import Fingerprint, device_fingerprint
 from nas.latency.measure import input_shape_of, measure_latency, measure_layers
+from nas.latency.runtimes import GRAPH_RUNTIMES
 
 # Bump when what a key describes, or how a layer is timed, changes: old rows are then simply not found.
-KEY_VERSION = 2
+KEY_VERSION = 3  # 3: the runtime is part of the device fingerprint and of every key
 
 
 def canonical_json(obj: Any) -> str:
@@ -69,11 +79,12 @@ class Prediction:
     batch_size: int
     fingerprint: str
     device: dict[str, Any]
-    overhead_ms: float  # t_shell - t_call
+    overhead_ms: float  # t_shell - t_call, less (n - 1) t_call in a graph runtime
     layers: list[LayerTerm] = field(repr=False)
     new_layers: int = 0  # layers this prediction timed into the table
     timings: int = 0  # timing runs this prediction made (one per network with new layers, two for overhead)
     mode: str = "predicted"
+    runtime: str = "eager"
 
     def record(self) -> dict[str, Any]:
         """Plain fields for logs (the per-layer breakdown as name -> ms)."""
@@ -114,7 +125,7 @@ class LatencyPredictor:
         net = build_meta(spec)
         batch = self.cfg.batch_size
         act, norm = spec.get("act", "relu"), spec.get("norm", "batchnorm")
-        common = {"v": KEY_VERSION, "batch": batch, "device": self.fp.key}
+        common = {"v": KEY_VERSION, "batch": batch, "device": self.fp.key, "runtime": self.cfg.runtime}
         # Meta tensors unless the network had to be built for real (a block without meta kernels).
         device = next((p.device for p in net.parameters()), torch.device("meta"))
         x = torch.zeros(batch, *input_shape_of(spec), device=device)
@@ -155,7 +166,13 @@ class LatencyPredictor:
         return terms
 
     def overhead_key(self) -> tuple[str, dict[str, Any]]:
-        what = {"v": KEY_VERSION, "kind": "overhead", "batch": self.cfg.batch_size, "device": self.fp.key}
+        what = {
+            "v": KEY_VERSION,
+            "kind": "overhead",
+            "batch": self.cfg.batch_size,
+            "device": self.fp.key,
+            "runtime": self.cfg.runtime,
+        }
         return key_of(what), what
 
     # ---- measuring --------------------------------------------------------------------------------
@@ -170,8 +187,8 @@ class LatencyPredictor:
         )
         return self.cache.get(key) or record
 
-    def overhead(self) -> float:
-        """t_shell - t_call in ms for this device and batch size, measured once and then read back."""
+    def overhead_parts(self) -> tuple[float, float]:
+        """(t_shell - t_call, t_call) in ms for this device, runtime and batch size, measured once."""
         key, what = self.overhead_key()
         rec = self.cache.get(key)
         if rec is None:
@@ -181,7 +198,12 @@ class LatencyPredictor:
             self.timings += 2
             rec = {"median_ms": shell["median_ms"] - call["median_ms"], "call": call, "shell": shell}
             rec = self._store(key, what, rec)
-        return float(rec["median_ms"])
+        return float(rec["median_ms"]), float(rec["call"]["median_ms"])
+
+    def overhead(self, layers: int = 1) -> float:
+        """The fixed part of a prediction for a network of `layers` timed units (features entries + head)."""
+        fixed, call = self.overhead_parts()
+        return fixed - (layers - 1) * call if self.cfg.runtime in GRAPH_RUNTIMES else fixed
 
     def predict(self, spec: Mapping[str, Any]) -> Prediction:
         """Predicted latency of `spec` at its own input size; layers not in the table are timed now."""
@@ -202,13 +224,14 @@ class LatencyPredictor:
             LayerTerm(t.name, t.key, t.what, t.in_shape, float(found[t.key]["median_ms"]), t.key not in new)
             for t in terms
         ]
-        overhead = self.overhead()
+        overhead = self.overhead(len(terms))
         return Prediction(
             median_ms=sum(t.ms for t in terms) + overhead,
             batch_size=self.cfg.batch_size,
             fingerprint=self.fp.key,
             device=self.fp.info,
             overhead_ms=overhead,
+            runtime=str(self.cfg.runtime),
             layers=terms,
             new_layers=len(new),
             timings=self.timings - timings_before,

@@ -1,13 +1,13 @@
 """Experiment tracking: run records on disk, W&B runs that work online, offline or not at all, and the
-summary runs of studies and profiles. No secret (API key, a password in a storage URL) leaves the process.
+summary runs of studies. No secret (API key, a password in a storage URL) leaves the process.
 
     records   redact, write_json, save_run_record, git_revision, environment, flatten (files on disk)
     runs      W&B modes, init_run / make_logger / finish_run (conventions in its docstring), sync_command
     study     the search's summary run (trials table, Pareto plot, importances, front artifact)
-    profile   the latency profile's run (tables and plots)
+
+The latency profile's run lives with its study (experiments/profile/tracking.py).
 """
 
-from nas.tracking.profile import log_profile
 from nas.tracking.records import (
     REPO_ROOT,
     environment,
@@ -55,7 +55,6 @@ __all__ = [
     "init_run",
     "keep_front_weights",
     "latency_summary",
-    "log_profile",
     "log_study",
     "logger_run",
     "make_logger",

@@ -24,6 +24,7 @@ def conv_spec(width: int = 16, *, input_size: int = 16, stages: int = 2, name: s
 def fast_cfg(tmp_path) -> dict:
     """Latency settings that keep a measurement to a fraction of a second, with a private table file."""
     return {
+        "runtime": "eager",  # the tests of timing itself; tests/latency/test_runtimes.py covers the others
         "threads": 1,
         "warmup": 2,
         "warmup_s": 0.0,

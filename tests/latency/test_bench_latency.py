@@ -37,3 +37,28 @@ def test_dispatcher_lists_benchmarks_on_a_miss(capsys):
     assert "latency" in available()
     assert bench_main(["no_such_bench"]) == 2
     assert "valid benchmarks:" in capsys.readouterr().err
+
+
+def test_macs_fit_recovers_fixed_cost_and_slope():
+    from experiments.bench.latency import macs_fit
+
+    macs = [1e6, 5e6, 20e6, 50e6]
+    fit = macs_fit(macs, [0.4 + 0.065 * m / 1e6 for m in macs])  # the fixed cost and slope per MMAC
+    assert fit["fixed_ms"] == pytest.approx(0.4) and fit["ms_per_mmac"] == pytest.approx(0.065)
+    assert fit["r2"] == pytest.approx(1.0)
+    noisy = macs_fit(macs, [1.0, 0.2, 3.0, 2.0])
+    assert noisy["r2"] < 0.9
+
+
+def test_bench_reports_figures_per_runtime_and_refuses_unknown_runtimes(tmp_path, capsys):
+    from experiments.bench.latency import main
+
+    with pytest.raises(SystemExit):
+        main(["--runtimes", "eager,tensorrt"])
+    assert "valid runtimes: eager, torchscript, onnxruntime" in capsys.readouterr().err
+    argv = ["--count", "3", "--space", "plain", "--input-size", "12", "--runtimes", "eager,onnxruntime"]
+    assert main([*argv, "--repeats", "2", "--max-time", "0.02", "--csv", str(tmp_path / "rows.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "== eager" in out and "== onnxruntime" in out and "ms/MMAC" in out
+    rows = (tmp_path / "rows.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 3 and {r.split(",")[0] for r in rows[1:]} == {"eager", "onnxruntime"}

@@ -43,7 +43,7 @@ def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
         ({"min_repeats": 10, "max_repeats": 5}, "max_repeats must be an integer >= 10"),
         ({"rel_ci": 0}, "rel_ci must be in"),
         ({"max_time_s": 0}, "max_time_s must be > 0"),
-        ({"repeats": 3}, "unknown latency config keys.*valid keys: device, mode, threads"),
+        ({"repeats": 3}, "unknown latency config keys.*valid keys: device, mode, runtime, threads"),
     ],
 )
 def test_bad_config_is_a_clear_error(cfg, message):

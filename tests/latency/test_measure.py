@@ -10,7 +10,7 @@ from conftest import conv_spec
 from torch import nn
 
 from nas.latency import LatencyConfig, LatencyResult, measure_latency
-from nas.latency.measure import median_ci, sample_until_stable
+from nas.latency.measure import ci_coverage, median_ci, sample_until_stable
 
 
 class Probe(nn.Module):
@@ -78,14 +78,14 @@ def test_time_cap_stops_an_unstable_measurement(fast_cfg):
 
 
 def test_stopping_rule_stops_once_the_median_is_stable():
-    cfg = LatencyConfig.from_cfg({"min_repeats": 5, "max_repeats": 50, "rel_ci": 0.05, "max_time_s": 60})
+    cfg = LatencyConfig.from_cfg({"min_repeats": 6, "max_repeats": 50, "rel_ci": 0.05, "max_time_s": 60})
     steady = iter([1.0, 1.01, 0.99, 1.0, 1.02, 1.0] * 10)
     samples, rel, stable = sample_until_stable(lambda: [next(steady)], cfg)
-    assert stable and len(samples) == 5 and rel <= 0.05
+    assert stable and len(samples) == 6 and rel <= 0.05
     # Parts of a sample (layers of a pass) are judged by their total.
     halves = iter([[0.5, 0.5], [0.1, 0.9]] * 10)
     samples, rel, stable = sample_until_stable(lambda: next(halves), cfg)
-    assert stable and len(samples) == 5
+    assert stable and len(samples) == 6
     wild = iter([1.0, 3.0] * 100)
     samples, rel, stable = sample_until_stable(lambda: [next(wild)], cfg)
     assert not stable and len(samples) == 50 and rel > 0.05
@@ -98,9 +98,36 @@ def test_sub_millisecond_calls_are_timed_in_groups(fast_cfg):
 
 def test_median_ci_uses_order_statistics():
     med, lo, hi = median_ci([float(i) for i in range(1, 11)])
-    assert (med, lo, hi) == (5.5, 2.0, 9.0)  # ranks 2 and 9 of 10: a 97.8 % interval
+    assert (med, lo, hi) == (5.5, 2.0, 9.0)  # ranks 2 and 9 of 10: a 97.9 % interval
     med, lo, hi = median_ci([float(i) for i in range(1, 101)])
     assert (lo, hi) == (40.0, 61.0)
+
+
+@pytest.mark.parametrize("n", range(3, 61))
+def test_median_ci_covers_at_least_95_percent(n):
+    """The exact coverage of the returned order statistics, 1 - 2 P(B < k), B ~ Binomial(n, 1/2), is >= 95 %
+    for every n; below 6 samples no interval does, and it is infinite (the old normal-approximation ranks
+    gave [x(1), x(3)] at n = 3: 75 %)."""
+    from math import comb
+
+    samples = [float(i) for i in range(1, n + 1)]
+    _, lo, hi = median_ci(samples)
+    if n < 6:
+        assert (lo, hi) == (float("-inf"), float("inf"))
+        return
+    k = int(lo)  # samples are 1..n, so the value is the rank
+    assert hi == n + 1 - k
+    assert 1 - 2 * sum(comb(n, i) for i in range(k)) / 2**n >= 0.95
+    assert ci_coverage(n) >= 0.95
+    # ... and it is the narrowest such interval: one rank further in covers less than 95 %.
+    assert 1 - 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n < 0.95
+
+
+def test_stopping_rule_cannot_fire_before_six_samples():
+    """Identical samples have a zero-width interval; with min_repeats=3 the old rule stopped after 3."""
+    cfg = LatencyConfig.from_cfg({"min_repeats": 3, "max_repeats": 50, "rel_ci": 0.02, "max_time_s": 60})
+    samples, rel, stable = sample_until_stable(lambda: [1.0], cfg)
+    assert stable and len(samples) == 6 and rel == 0.0
 
 
 def test_latency_grows_with_width(fast_cfg):

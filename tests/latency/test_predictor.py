@@ -136,3 +136,15 @@ def test_cache_rows_carry_their_device(fast_cfg):
     assert len(cache) == 4  # stem, the stage layer, head, overhead
     assert cache.clear(fingerprint="not-this-device") == 0
     assert cache.clear(fingerprint=predictor.fp.key) == 4
+
+
+@pytest.mark.parametrize(("runtime", "expected"), [("eager", 0.05), ("onnxruntime", 0.05 - 4 * 0.02)])
+def test_graph_runtimes_take_off_the_extra_calls_of_timing_layers_one_by_one(fast_cfg, runtime, expected):
+    """Eager pays a call per layer inside the network too; a graph runtime runs the network as one call, so a
+    prediction from 5 separately timed units drops 4 of their per-call overheads."""
+    predictor = LatencyPredictor({**fast_cfg, "runtime": runtime})
+    key, what = predictor.overhead_key()
+    record = {"median_ms": 0.05, "call": {"median_ms": 0.02}, "shell": {"median_ms": 0.07}}
+    predictor._store(key, what, record)
+    assert predictor.overhead(5) == pytest.approx(expected)
+    assert predictor.timings == 0  # read from the table, not timed

@@ -94,3 +94,31 @@ def test_bad_batches_and_budget_are_refused(tmp_path):
         run_profile(tiny_models(), out=tmp_path, batches=(0, 2), log=False)
     with pytest.raises(ValueError, match="budget"):
         run_profile(tiny_models(), out=tmp_path, budget_s=0, log=False)
+
+
+def test_profile_runs_per_runtime_with_one_headline_each(tmp_path, capsys):
+    from experiments.profile import main
+
+    argv = ["--models", "simple_cnn,nin,mobilenet_v1", "--input-size", "16", "--batches", "1"]
+    reports = main(
+        [*argv, "--budget", "5", "--runtimes", "eager,onnxruntime", "--out", str(tmp_path), "--no-log"]
+    )
+    assert [r.device["runtime"] for r in reports] == ["eager", "onnxruntime"]
+    assert (tmp_path / "eager" / "profile.csv").is_file() and (
+        tmp_path / "onnxruntime" / "profile.csv"
+    ).is_file()
+    assert reports[0].rows[0]["fingerprint"] != reports[1].rows[0]["fingerprint"]  # never mixed
+    out = capsys.readouterr().out
+    assert "dense R^2" in out and "dw excess/op" in out
+    assert out.count("\nonnxruntime ") == 1 and out.count("\neager ") == 1
+    for report in reports:
+        assert report.fit is not None and report.fit["n"] == 2
+        assert any("vs_dense_per_op" in m for m in report.models)  # mobilenet_v1's excess per operation
+
+
+def test_unknown_runtime_is_refused_before_timing(capsys):
+    from experiments.profile import main
+
+    with pytest.raises(SystemExit):
+        main(["--models", "simple_cnn", "--runtimes", "tflite", "--no-log"])
+    assert "valid runtimes" in capsys.readouterr().err

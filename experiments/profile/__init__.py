@@ -9,6 +9,10 @@ depthwise-separable networks (MobileNet, Xception: the YAML `family` field) fall
 
 Each network gets `--budget` seconds: a batch size whose expected timing cost would overrun it is skipped
 (with every larger one), and the report lists which networks were capped where.
+
+`--runtimes eager,torchscript,onnxruntime` repeats the analysis in each runtime (into `--out`/<runtime>/)
+and ends with one line per runtime: the dense networks' R^2 and the depthwise networks' excess per
+operation over the dense median. Without it the device's deployment runtime is used (ONNX Runtime on CPU).
 """
 
 from __future__ import annotations
@@ -301,7 +305,7 @@ def run_profile(
     """Profile `models` (name -> spec); writes the CSV and plots into `out` and returns the report."""
     base = LatencyConfig.from_cfg(
         {
-            "min_repeats": 5,
+            "min_repeats": 6,  # the fewest samples whose median has a 95 % interval
             "max_repeats": 50,
             "rel_ci": 0.05,
             "warmup": 1,
@@ -356,16 +360,31 @@ def run_profile(
 
 
 def log_report(report: ProfileReport) -> None:
-    """The one place the profile goes to experiment tracking (W&B via nas.tracking, once it offers it)."""
-    try:
-        from nas.tracking import log_profile  # type: ignore[attr-defined]
-    except ImportError:
-        return
+    """The one place the profile goes to experiment tracking (its W&B run: experiments.profile.tracking)."""
+    from experiments.profile.tracking import log_profile  # wandb is imported only when logging
+
     log_profile(report)
 
 
+def runtime_line(report: ProfileReport) -> dict[str, Any]:
+    """One runtime's headline: dense-line R^2, slope and intercept, and the depthwise networks' excess."""
+    import statistics
+
+    fit = report.fit or {}
+    excess = [m["vs_dense_per_op"] for m in report.models if "vs_dense_per_op" in m]
+    return {
+        "runtime": report.device.get("runtime", "eager"),
+        "dense_r2": fit.get("r2", math.nan),
+        "dense_n": fit.get("n", 0),
+        "slope_ms_per_gmac": fit.get("slope_ms_per_gmac", math.nan),
+        "intercept_ms": fit.get("intercept_ms", math.nan),
+        "separable_excess_per_op": statistics.median(excess) if excess else math.nan,
+        "separable_n": len(excess),
+    }
+
+
 @user_errors("profile")
-def main(argv: list[str] | None = None) -> ProfileReport:
+def main(argv: list[str] | None = None) -> list[ProfileReport]:
     p = argparse.ArgumentParser(
         prog="python -m experiments.profile",
         description=__doc__,
@@ -381,6 +400,11 @@ def main(argv: list[str] | None = None) -> ProfileReport:
     p.add_argument("--budget", type=float, default=30.0, help="timing budget per network, seconds")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads while timing")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument(
+        "--runtimes",
+        default=None,
+        help="comma-separated runtimes, each profiled in turn (default: the device's deployment runtime)",
+    )
     p.add_argument("--out", default="outputs/profile", help="output folder for the CSV and the plots")
     p.add_argument("--no-log", action="store_true", help="do not hand the report to experiment tracking")
     args = p.parse_args(argv)
@@ -389,25 +413,42 @@ def main(argv: list[str] | None = None) -> ProfileReport:
     except ValueError:
         p.error(f"--batches must be comma-separated integers, got {args.batches!r}")
     names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()] if args.runtimes else [None]
     try:  # bad names and settings: one line, before any timing
         models = load_models(names)
-        LatencyConfig.from_cfg(threads=args.threads, device=args.device)
+        for runtime in runtimes:
+            LatencyConfig.from_cfg(threads=args.threads, device=args.device, runtime=runtime)
     except (KeyError, ValueError) as e:
         p.error(e.args[0] if e.args else str(e))
-    report = run_profile(
-        models,
-        out=Path(args.out),
-        batches=batches,
-        input_size=args.input_size,
-        budget_s=args.budget,
-        latency={"threads": args.threads, "device": args.device},
-        log=not args.no_log,
-    )
+    reports = []
+    for runtime in runtimes:
+        out = Path(args.out) / runtime if len(runtimes) > 1 else Path(args.out)
+        print(f"== runtime {runtime or 'default'} -> {out}")
+        report = run_profile(
+            models,
+            out=out,
+            batches=batches,
+            input_size=args.input_size,
+            budget_s=args.budget,
+            latency={"threads": args.threads, "device": args.device, "runtime": runtime},
+            log=not args.no_log,
+        )
+        print()
+        print(f"device: {report.device}")
+        print(report.summary)
+        print(f"wrote {report.csv} and {', '.join(str(p) for p in report.figures.values())}")
+        reports.append(report)
     print()
-    print(f"device: {report.device}")
-    print(report.summary)
-    print(f"wrote {report.csv} and {', '.join(str(p) for p in report.figures.values())}")
-    return report
+    print(
+        f"{'runtime':<12} {'dense R^2':>9} {'n':>3} {'ms/GMAC':>8} {'fixed ms':>8} {'dw excess/op':>12} {'n':>3}"
+    )
+    for report in reports:
+        r = runtime_line(report)
+        print(
+            f"{r['runtime']:<12} {r['dense_r2']:>9.3f} {r['dense_n']:>3} {r['slope_ms_per_gmac']:>8.2f} "
+            f"{r['intercept_ms']:>8.2f} {r['separable_excess_per_op']:>11.2f}x {r['separable_n']:>3}"
+        )
+    return reports
 
 
 if __name__ == "__main__":

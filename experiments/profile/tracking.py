@@ -10,7 +10,7 @@ from typing import Any
 
 from nas.tracking.runs import finish_run, init_run, offline_mark, sync_command
 
-log = logging.getLogger("nas.tracking")
+log = logging.getLogger("experiments.profile")
 
 
 def default_logger_cfg() -> dict[str, Any]:
@@ -54,12 +54,14 @@ def log_profile(report: Any, logger_cfg: Mapping[str, Any] | None = None, *, ech
         run = init_run(
             cfg,
             dir=out,
-            name=f"profile-{device.get('device', 'cpu')}",
+            name=f"profile-{device.get('device', 'cpu')}-{device.get('runtime', 'eager')}",
             job_type="profile",
             group="profile",
-            tags=[f"device:{device.get('device', 'cpu')}", *(f"model:{m['model']}" for m in report.models)][
-                :20
-            ],
+            tags=[
+                f"device:{device.get('device', 'cpu')}",
+                f"runtime:{device.get('runtime', 'eager')}",
+                *(f"model:{m['model']}" for m in report.models),
+            ][:20],
             config={"device": device, "models": [m["model"] for m in report.models]},
         )
     except Exception as e:  # noqa: BLE001
