@@ -1,9 +1,9 @@
-"""Experiment tracking: run records on disk, W&B runs that work online, offline or not at all, and the
-summary runs of studies and profiles. No secret (API key, a password in a storage URL) leaves the process.
+"""Experiment tracking every run uses: run records on disk, W&B runs that work online, offline or not at all,
+and the profile's run. No secret (API key, a password in a storage URL) leaves the process. (The search's
+summary run is the search's own: nas.search.outputs.summary_run.)
 
     records   redact, write_json, save_run_record, git_revision, environment, flatten (files on disk)
     runs      W&B modes, init_run / make_logger / finish_run (conventions in its docstring), sync_command
-    study     the search's summary run (trials table, Pareto plot, importances, front artifact)
     profile   the latency profile's run (tables and plots)
 """
 
@@ -40,7 +40,6 @@ from nas.tracking.runs import (
     validate_logger,
     wandb_api_key_present,
 )
-from nas.tracking.study import keep_front_weights, log_study
 
 __all__ = [
     "EXIT_CODES",
@@ -53,10 +52,8 @@ __all__ = [
     "flatten",
     "git_revision",
     "init_run",
-    "keep_front_weights",
     "latency_summary",
     "log_profile",
-    "log_study",
     "logger_run",
     "make_logger",
     "offline_mark",

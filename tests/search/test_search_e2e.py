@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import nas.fit
-from nas.search import run_search
+from nas.search.loop import run_search
 
 
 def load(study_dir, name: str = "tiny") -> optuna.Study:
@@ -158,7 +158,7 @@ def test_constraints_hold_and_rejections_do_not_count(search_cfg, tmp_path):
 def test_a_smaller_training_size_still_judges_the_network_at_the_data_size(search_cfg, tmp_path, count_fits):
     """fidelity.image_size trains at 4 px; latency, MACs and the export are the 8 px network's."""
     from blocks.cost import spec_cost
-    from nas.plan import SearchPlan
+    from nas.search.plan import SearchPlan
 
     cfg = search_cfg("fidelity.image_size=4", "latency.mode=macs", "n_trials=2")
     result = run_search(cfg, study_dir=tmp_path / "study")

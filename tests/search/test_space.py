@@ -182,7 +182,7 @@ def test_constraints_report_each_violation():
 
 
 def test_search_without_a_space_lists_the_spaces(capsys):
-    from nas.search import main
+    from nas.search.__main__ import main
 
     assert main([]) == 0
     out = capsys.readouterr().out

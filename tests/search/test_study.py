@@ -8,10 +8,11 @@ import optuna
 import pytest
 
 from nas.config import CONF_DIR
-from nas.pareto import front, front_indices, hypervolume
-from nas.plan import SearchPlan
+from nas.search.pareto import front, front_indices, hypervolume
+from nas.search.plan import SearchPlan
+from nas.search.storage import make_storage
+from nas.search.study import SAMPLERS, make_pruner, make_sampler, open_study, study_identity
 from nas.space import Space
-from nas.study import SAMPLERS, make_pruner, make_sampler, make_storage, open_study, study_identity
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONF_DIR / "sampler").glob("*.yaml")))
