@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,9 @@ from nas.latency import LatencyConfig, device_fingerprint
 from nas.search.objectives import ATTR, directions
 
 log = logging.getLogger(__name__)
+
+# How long a worker waits for another worker that has just created the study to record its identity (s).
+IDENTITY_WAIT_S = 10.0
 
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -140,6 +144,15 @@ def open_study(
     resumed = study_name in existing
     if resumed:
         study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
+        # Another worker may have created it a moment ago and not yet recorded its identity (create_study and
+        # set_user_attr are two writes): a study without trials gets a few seconds for it.
+        deadline = time.monotonic() + IDENTITY_WAIT_S
+        while (
+            ATTR + "identity" not in study.user_attrs
+            and not study.get_trials(deepcopy=False)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
         check_identity(study, identity)
         return study, True
     study = optuna.create_study(
