@@ -215,13 +215,13 @@ def _norm(v: Any) -> Any:
 
 def counted(trial: FrozenTrial) -> bool:
     """Whether a finished trial counts toward `n_trials`: constraint rejections, interruptions, trials of dead
-    workers that were queued again, and surplus trials (nas.workers) do not."""
+    workers that were queued again, and surplus trials (nas.search.workers) do not."""
     if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
         return False
     a = trial.user_attrs
     if a.get("rejected") or a.get("interrupted") or a.get("surplus"):
         return False
-    # A trial whose worker died is replaced by its retry (nas.workers), which counts instead.
+    # A trial whose worker died is replaced by its retry (nas.search.workers), which counts instead.
     return not (trial.state == TrialState.FAIL and a.get("retried"))
 
 

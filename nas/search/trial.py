@@ -146,7 +146,7 @@ class TrialRunner:
                 reason = (
                     f"not run: other workers had already taken the study's {self.plan.n_trials} trial slots"
                 )
-                outcome = self._end(trial, "SURPLUS", reason)
+                outcome = self._end(trial, "SURPLUS", reason, lenient=True)
             else:
                 with heartbeat(self.study, trial):
                     if trials is None:
