@@ -124,7 +124,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
         stop = _trials(plan, study, study_dir, guard, weights, done, echo)
         echo(f"stopped: {stop.reason}")
         result = _finish(plan, study, study_dir, url, stop, guard, weights, echo)
-    if stop.interrupted:
+    if result.interrupted:  # the trials, or a follow-up's training
         echo("interrupted: re-run the same command to resume this study")
     return result
 
