@@ -15,6 +15,6 @@ Modules, in the order a run uses them (each imports only modules above it, plus 
     trial             one trial's life-cycle, ask -> checks -> evaluate -> tell, ended in one place
     pareto            front maths (non-dominated sort, hypervolume, dominance) and trial records
     followups         after the trials: baselines, retraining, deleting the weights of trials off the front
-    outputs/          the report's files (tables, figures, exports, summary.json) and the W&B summary run
-    loop              the run loop and its stop rules, then the follow-ups and outputs
+    reporting/        the report's files (tables, figures, exports, summary.json) and the W&B summary run
+    loop              the run loop and its stop rules, then the follow-ups and the report
 """

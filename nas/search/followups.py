@@ -28,9 +28,9 @@ from nas.config import CONF_DIR, to_plain
 from nas.latency import spec_costs
 from nas.search.guard import StopRequested
 from nas.search.objectives import ATTR
-from nas.search.outputs.exports import export_name
 from nas.search.pareto import front, records
 from nas.search.plan import SearchPlan
+from nas.search.reporting.exports import export_name
 from nas.tracking import latency_summary
 
 PREFIX = ATTR + "baseline:"

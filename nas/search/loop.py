@@ -2,8 +2,8 @@
 
 Order of a run (`run_search`): plan -> study (create or resume) -> trials (`TrialRunner`, one per loop
 iteration, with the stop rules: budget, timeout, Ctrl-C, max_failures, max_rejected) -> follow-ups
-(baselines, retraining: nas.search.followups) -> report files (nas.search.outputs.report) -> front
-weights -> W&B summary run (nas.search.outputs.summary_run). The study is read once per loop iteration.
+(baselines, retraining: nas.search.followups) -> report files (nas.search.reporting.report) -> front
+weights -> W&B summary run (nas.search.reporting.summary_run). The study is read once per loop iteration.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from tqdm.auto import tqdm
 from nas.search.evaluator import TrainingEvaluator
 from nas.search.followups import FrontWeights, retrain_top, run_baselines
 from nas.search.guard import InterruptGuard, StopRequested
-from nas.search.outputs.report import write_report
-from nas.search.outputs.summary_run import log_study
 from nas.search.pareto import dominated_by, front, records
 from nas.search.plan import SearchPlan
+from nas.search.reporting.report import write_report
+from nas.search.reporting.summary_run import log_study
 from nas.search.scheduler import SingleFidelity
 from nas.search.storage import check_distributed, lost_trial_retries, make_storage, storage_url
 from nas.search.study import counted, latency_identity, make_pruner, make_sampler, open_study, study_identity

@@ -1,6 +1,6 @@
 """Experiment tracking every run uses: run records on disk, W&B runs that work online, offline or not at all,
 and the profile's run. No secret (API key, a password in a storage URL) leaves the process. (The search's
-summary run is the search's own: nas.search.outputs.summary_run.)
+summary run is the search's own: nas.search.reporting.summary_run.)
 
     records   redact, write_json, save_run_record, git_revision, environment, flatten (files on disk)
     runs      W&B modes, init_run / make_logger / finish_run (conventions in its docstring), sync_command

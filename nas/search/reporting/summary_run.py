@@ -25,7 +25,7 @@ from typing import Any
 import optuna
 
 from nas.search.objectives import ATTR_OF
-from nas.search.outputs.exports import export_name
+from nas.search.reporting.exports import export_name
 from nas.tracking import finish_run, init_run, redact
 
 log = logging.getLogger("nas.tracking")
