@@ -19,6 +19,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from experiments.bench.common import compose, ranks, spearman, training_options
+from nas import fit as fitting
+from nas.latency import latency_objective
+from nas.search.loop import quiet
+from nas.search.plan import SearchPlan
+from nas.space import SpecRejected
+
+# The trial budget of the search config a fidelity's plan is built from (the benchmark search's default; a
+# plan needs one, the fidelity benchmark runs no search).
+SEARCH_TRIALS = 30
+
+__all__ = ["main", "parse", "parse_fidelity", "ranks", "spearman", "spread_by"]
+
 
 def parse_fidelity(text: str) -> dict[str, Any]:
     """`epochs:fraction[:image_size]` -> {epochs, fraction, image_size}; ValueError says what is wrong."""
@@ -38,8 +51,6 @@ def parse_fidelity(text: str) -> dict[str, Any]:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    from experiments.bench.search import training_options
-
     p = argparse.ArgumentParser(
         prog="python -m experiments.bench fidelity", description=__doc__.splitlines()[0]
     )
@@ -62,30 +73,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def ranks(xs: list[float]) -> list[float]:
-    """1-based ranks, ties sharing their mean rank."""
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    out = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman's rank correlation (Pearson's on mid-ranks); nan when either side is constant."""
-    ra, rb = ranks(a), ranks(b)
-    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
-    va, vb = sum((x - ma) ** 2 for x in ra), sum((y - mb) ** 2 for y in rb)
-    return cov / (va * vb) ** 0.5 if va and vb else float("nan")
-
-
 def spread_by(items: list[Any], key, n: int) -> list[Any]:
     """`n` of `items` evenly spaced in the order of `key` (both extremes included)."""
     items = sorted(items, key=key)
@@ -94,10 +81,8 @@ def spread_by(items: list[Any], key, n: int) -> list[Any]:
     return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
 
 
-def pick_archs(plan, n: int, draws: int = 200) -> list[dict[str, Any]]:
+def pick_archs(plan: SearchPlan, n: int, draws: int = 200) -> list[dict[str, Any]]:
     """`n` distinct valid architectures of the plan's space, spread over MACs at the data's image size."""
-    from nas.space import SpecRejected
-
     found: dict[str, dict[str, Any]] = {}
     for seed in range(draws):
         try:
@@ -118,24 +103,17 @@ def label(fid: dict[str, Any]) -> str:
     return f"{fid['epochs']} ep x {fid['fraction']:.0%}{size}"
 
 
-def plan_for(args: argparse.Namespace, fid: dict[str, Any]):
-    from experiments.bench import search
-    from nas.plan import SearchPlan
-
+def plan_for(args: argparse.Namespace, fid: dict[str, Any]) -> SearchPlan:
+    """The search plan of one fidelity (a random-sampler search of the benchmark's options)."""
     extra = [f"fidelity.image_size={fid['image_size']}"] if fid["image_size"] else []
-    sargs = search.parse([
-        "--space", args.space, "--data", args.data, "--epochs", str(fid["epochs"]),
-        "--fraction", str(fid["fraction"]), "--val-size", str(args.val_size), "--batch-size",
-        str(args.batch_size), "--latency", args.latency, "--out", args.out, *extra, *args.overrides,
-    ])  # fmt: skip
-    return SearchPlan.from_cfg(search.compose(sargs, "random", 0))
+    run = argparse.Namespace(
+        **{**vars(args), "epochs": fid["epochs"], "fraction": fid["fraction"], "trials": SEARCH_TRIALS,
+           "startup": 0, "overrides": [*extra, *args.overrides]}
+    )  # fmt: skip
+    return SearchPlan.from_cfg(compose(run, "random", 0))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from nas.fit import fit
-    from nas.latency import latency_objective
-    from nas.search import quiet
-
     args = parse(argv or [])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 cfg = plan.run_config(a["spec"], output_dir=str(out / "runs" / key), name=f"fid-{key}")
                 cfg.update(logger={"name": "none"}, checkpoint=False)
                 with quiet():
-                    r = fit(cfg, verbose=False)
+                    r = fitting.fit(cfg, verbose=False)  # via the module: a test counts the calls
                 cache[key] = {"accuracy": r.metrics.get(plan.metric), "seconds": r.wall_time_s}
                 cache_path.write_text(json.dumps({"runs": cache}, indent=1))
             rows.append(cache[key])

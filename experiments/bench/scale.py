@@ -100,8 +100,10 @@ def history_for(sampler: Any, history: list[dict[str, Any]]) -> list[Any]:
     as if they had run it (without it they would see no population and fall back to random sampling)."""
     import optuna
 
-    key = sampler._get_generation_key() if hasattr(sampler, "_get_generation_key") else None
-    size = getattr(sampler, "_population_size", None) or 1
+    from nas.search.optuna_internals import generation_key, population_size
+
+    key = generation_key(sampler)
+    size = population_size(sampler) or 1
     return [
         optuna.trial.create_trial(
             params=h["params"],
@@ -119,7 +121,7 @@ def sampler_overhead(args: argparse.Namespace, out: Path) -> list[dict[str, Any]
     from omegaconf import OmegaConf
 
     from nas.config import CONF_DIR
-    from nas.study import make_sampler
+    from nas.search.study import make_sampler
 
     space = _space(args.space)
     t0 = time.perf_counter()

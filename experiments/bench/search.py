@@ -26,6 +26,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import optuna
+
+from experiments.bench.common import compose, spearman, training_options
+from nas.search.followups import run_baselines
+from nas.search.loop import quiet, run_search
+from nas.search.pareto import dominated_by, front, hypervolume, records
+from nas.search.plan import SearchPlan
+from nas.search.storage import make_storage
+
 SAMPLERS = ("tpe", "nsga2", "random")
 TARGET_RATIO = 1.1
 
@@ -50,51 +59,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def training_options(p: argparse.ArgumentParser) -> None:
-    """The options every training benchmark shares: space, data, validation size, batch size, latency mode."""
-    p.add_argument("--space", default="resnet_like", help="search space (conf/space/<name>.yaml)")
-    p.add_argument("--data", default="fashion_mnist", help="dataset config (conf/data/<name>.yaml)")
-    p.add_argument("--val-size", type=int, default=1000, help="validation images (fixed, for every run)")
-    p.add_argument("--batch-size", type=int, default=32, help="training batch size (small data: more steps)")
-    p.add_argument(
-        "--latency", default="predicted", help="latency mode: measured | predicted | macs | params"
-    )
-
-
-def compose(args: argparse.Namespace, sampler: str, seed: int) -> dict[str, Any]:
-    """The search config of one run."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from nas.config import CONF_DIR, to_plain
-
-    overrides = [
-        f"+space={args.space}", f"data={args.data}", f"sampler={sampler}", f"sampler.seed={seed}", "seed=0",
-        f"study_name=bench-{args.space}-{sampler}-s{seed}", f"n_trials={args.trials}",
-        f"fidelity.fraction={args.fraction}", f"fidelity.epochs={args.epochs}", f"data.val_size={args.val_size}",
-        f"latency.mode={args.latency}", f"data.batch_size={args.batch_size}", "logger=none", "html=false",
-        "progress=false", "baselines.enabled=false",
-        # One storage for every run, so an architecture any run has trained is reused, not retrained (the
-        # samplers' random start-up designs coincide for a seed: that is most of the saving).
-        f"storage.url=sqlite:///{Path(args.out).resolve() / 'bench.db'}", "reuse=storage",
-    ]  # fmt: skip
-    if sampler == "tpe":
-        overrides.append(f"sampler.n_startup_trials={args.startup}")
-    if sampler in ("nsga2", "nsga3"):
-        overrides.append(f"sampler.population_size={args.startup}")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = to_plain(hydra_compose("search", overrides=[*overrides, *args.overrides]))
-    cfg["export_dir"] = str(Path(args.out) / "exports")  # keep conf/model/exported for real searches
-    return cfg
-
-
 def main(argv: list[str] | None = None) -> int:
-    from nas.baselines import dominated_by, run_baselines
-    from nas.pareto import front, records
-    from nas.plan import SearchPlan
-    from nas.search import quiet, run_search
-    from nas.study import make_storage
-
     args = parse(argv or [])
     samplers = [s for s in args.samplers.split(",") if s]
     out = Path(args.out)
@@ -114,8 +79,6 @@ def main(argv: list[str] | None = None) -> int:
                          "seconds": time.perf_counter() - t0})  # fmt: skip
 
     # One reference point for all runs: hypervolumes are comparable only against the same box.
-    import optuna
-
     all_recs = []
     for run in runs:
         storage = make_storage(run["cfg"]["storage"], run["dir"])
@@ -162,8 +125,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def trade_off(recs: list[dict[str, Any]]) -> dict[str, Any]:
     """Spearman's rho of accuracy with latency over the distinct architectures (specs) among `recs`."""
-    from experiments.bench.fidelity import spearman
-
     by_key = {json.dumps(r.get("spec"), sort_keys=True, default=str): r for r in recs}
     acc = [r["accuracy"] for r in by_key.values()]
     lat = [r["latency"] for r in by_key.values()]
@@ -192,8 +153,6 @@ def reference_boxes(recs: list[dict[str, Any]], union: list[dict[str, Any]]) -> 
 
 def normalised_hv(front_recs: list[dict[str, Any]], box: dict[str, float]) -> float:
     """Hypervolume of a front's (accuracy, latency) points against `box`'s worst corner, as a share of the box."""
-    from nas.pareto import hypervolume
-
     pts = [[r["accuracy"], r["latency"]] for r in front_recs]
     area = (box["acc_best"] - box["acc"]) * (box["lat"] - box["lat_best"])
     if area <= 0:  # a one-point union front: nothing is contested

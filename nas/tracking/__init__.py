@@ -1,11 +1,10 @@
-"""Experiment tracking: run records on disk, W&B runs that work online, offline or not at all, and the
-summary runs of studies. No secret (API key, a password in a storage URL) leaves the process.
+"""Experiment tracking every run uses: run records on disk and W&B runs that work online, offline or not at
+all. No secret (API key, a password in a storage URL) leaves the process. (The search's summary run is the
+search's own, nas.search.reporting.summary_run; the latency profile's run lives with its study,
+experiments/profile/tracking.py.)
 
     records   redact, write_json, save_run_record, git_revision, environment, flatten (files on disk)
     runs      W&B modes, init_run / make_logger / finish_run (conventions in its docstring), sync_command
-    study     the search's summary run (trials table, Pareto plot, importances, front artifact)
-
-The latency profile's run lives with its study (experiments/profile/tracking.py).
 """
 
 from nas.tracking.records import (
@@ -40,7 +39,6 @@ from nas.tracking.runs import (
     validate_logger,
     wandb_api_key_present,
 )
-from nas.tracking.study import keep_front_weights, log_study
 
 __all__ = [
     "EXIT_CODES",
@@ -53,9 +51,7 @@ __all__ = [
     "flatten",
     "git_revision",
     "init_run",
-    "keep_front_weights",
     "latency_summary",
-    "log_study",
     "logger_run",
     "make_logger",
     "offline_mark",

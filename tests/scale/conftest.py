@@ -29,8 +29,7 @@ import pytest
 # Imported here, once, so that forked workers start warm (Lightning alone takes seconds to import).
 import nas.fit  # noqa: F401, E402
 import nas.latency  # noqa: F401, E402
-import nas.search  # noqa: F401, E402
-import nas.trial  # noqa: F401, E402
+import nas.search.loop  # noqa: F401, E402
 from tests.tiny import tiny_space
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,7 +197,7 @@ def load(storage, name: str = "scale"):
     """The study, for reading (a postgresql:// URL gets the installed driver, as storage=postgres does)."""
     import optuna
 
-    from nas.study import with_driver
+    from nas.search.storage import with_driver
 
     if isinstance(storage, str):
         storage = with_driver(storage)
@@ -206,7 +205,7 @@ def load(storage, name: str = "scale"):
 
 
 def counted(study) -> list:
-    from nas.study import counted as is_counted
+    from nas.search.study import counted as is_counted
 
     return [t for t in study.get_trials(deepcopy=False) if is_counted(t)]
 
@@ -221,7 +220,7 @@ def _worker_main(cfg: dict, study_dir: str, setup: Callable[[], None] | None, lo
         sys.stdout = sys.stderr = open(log, "a", buffering=1)  # noqa: SIM115
         if setup is not None:
             setup()
-        from nas.search import run_search
+        from nas.search.loop import run_search
 
         result = run_search(cfg, study_dir=study_dir)
         print(f"worker done: {result.stopped}")
@@ -329,10 +328,10 @@ def pretend_remote() -> Callable[[], None]:
     """Setup for a forked worker: it looks like a worker on another machine (only heartbeats can find it dead)."""
 
     def setup() -> None:
-        import nas.workers
+        import nas.search.workers
 
-        nas.workers.machine_key.cache_clear()
-        nas.workers.machine_key = lambda: "another-machine|boot|pid:[1]"
+        nas.search.workers.machine_key.cache_clear()
+        nas.search.workers.machine_key = lambda: "another-machine|boot|pid:[1]"
 
     return setup
 

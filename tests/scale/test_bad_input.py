@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from nas.plan import SearchPlan
-from nas.study import make_storage
+from nas.search.plan import SearchPlan
+from nas.search.storage import make_storage
 from tests.scale.conftest import SPACE
 
 

@@ -14,9 +14,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas.plan import SearchPlan
-from nas.search import run_search
-from nas.study import check_distributed
+from nas.search.loop import run_search
+from nas.search.plan import SearchPlan
+from nas.search.storage import check_distributed
 from tests.scale.conftest import compose_search, load
 
 DDP = ["trainer=ddp", "trainer.strategy=ddp_fork", "trainer.accelerator=cpu", "trainer.devices=2"]
@@ -51,8 +51,8 @@ def test_pruning_under_ddp_is_decided_by_rank_zero_and_stops_every_rank(search_c
 
 def test_the_pruning_callback_survives_the_trip_to_spawned_ranks(sqlite_url):
     """ddp_spawn pickles the callback (with its trial and study) into each rank; the rank reconnects."""
-    from nas.pruning import LightningPruning
-    from nas.study import with_driver
+    from nas.search.pruning import LightningPruning
+    from nas.search.storage import with_driver
 
     study = optuna.create_study(storage=with_driver(sqlite_url), study_name="p", direction="maximize")
     trial = study.ask()

@@ -15,9 +15,10 @@ import torch
 from optuna.trial import TrialState
 
 import nas.fit
-from nas.search import run_search
-from nas.study import counted, make_storage
-from nas.workers import Budget, budget, fail_lost, identity, is_surplus, trial_seed
+from nas.search.loop import run_search
+from nas.search.storage import make_storage
+from nas.search.study import counted
+from nas.search.workers import Budget, budget, fail_lost, identity, is_surplus, trial_seed
 from tests.scale.conftest import counted as counted_trials
 from tests.scale.conftest import load
 

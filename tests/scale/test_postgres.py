@@ -142,7 +142,7 @@ def test_killing_every_worker_then_restarting_keeps_every_finished_trial(pg_url,
 
 
 def test_missing_url_variable_is_a_clear_error(search_cfg, tmp_path, monkeypatch):
-    from nas.search import run_search
+    from nas.search.loop import run_search
 
     monkeypatch.delenv("NAS_STORAGE_URL", raising=False)
     try:
@@ -157,7 +157,7 @@ def test_missing_url_variable_is_a_clear_error(search_cfg, tmp_path, monkeypatch
 
 
 def test_storage_line_masks_the_password(pg_url, search_cfg, tmp_path):
-    from nas.study import storage_url
+    from nas.search.storage import storage_url
 
     shown = storage_url(search_cfg("storage=postgres")["storage"], tmp_path)
     assert PASSWORD not in shown and ":***@127.0.0.1" in shown and "(from $NAS_STORAGE_URL)" in shown

@@ -53,3 +53,20 @@ def search_cfg(tmp_path):
         return cfg
 
     return make
+
+
+@pytest.fixture
+def identity():
+    """identity(space, objectives) -> a study identity for that space (macs latency, one epoch)."""
+    from nas.search.study import study_identity
+
+    def make(space, objectives=("accuracy", "latency")) -> dict:
+        return study_identity(
+            space=space,
+            objectives=list(objectives),
+            fidelity={"epochs": 1},
+            data="d",
+            latency={"mode": "macs"},
+        )
+
+    return make

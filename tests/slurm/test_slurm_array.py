@@ -90,7 +90,7 @@ def _study(journal: Path, name: str):
 
 
 def _counted(study) -> list:
-    from nas.study import counted
+    from nas.search.study import counted
 
     return [t for t in study.get_trials(deepcopy=False) if counted(t)]
 

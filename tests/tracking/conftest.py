@@ -20,7 +20,7 @@ def tiny_search(tmp_path_factory):
     from hydra import compose, initialize_config_dir
 
     from nas.config import CONF_DIR, to_plain
-    from nas.search import run_search
+    from nas.search.loop import run_search
 
     root = tmp_path_factory.mktemp("search")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -128,8 +128,8 @@ def test_a_diverged_run_is_logged_as_pruned(compose, tmp_path, monkeypatch):
 
 
 def test_interruptions_are_their_own_state():
+    from nas.search.guard import StopRequested
     from nas.tracking import EXIT_CODES, failure_state
-    from nas.trial import StopRequested
 
     # the search's first Ctrl-C inside training; Lightning's own Ctrl-C handling (sys.exit(1)); a bare Ctrl-C
     stop = StopRequested("interrupted by the user (Ctrl-C)")

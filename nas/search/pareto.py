@@ -1,18 +1,12 @@
-"""Pareto fronts and hypervolume of trial records, and the front as a table, CSV and JSON."""
+"""Pareto fronts and hypervolume of trial records: which architectures are on the front, and by how much."""
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from nas.study import OBJECTIVES
-
-# Trial user attribute holding each front quantity.
-ATTR_OF = {"accuracy": "accuracy", "latency": "latency", "params": "n_params", "macs": "macs"}
+from nas.search.objectives import ATTR_OF, OBJECTIVES
 
 
 def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
@@ -28,12 +22,35 @@ def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str])
 
 
 def front_indices(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
-    """Indices of the non-dominated points (duplicates of a front point are all kept)."""
-    return [
-        i
-        for i, p in enumerate(points)
-        if not any(dominates(q, p, directions) for j, q in enumerate(points) if j != i)
-    ]
+    """Indices of the non-dominated points, in order (duplicates of a front point are all kept).
+
+    Two objectives: one sweep in sorted order, O(n log n) (the search computes the front after every trial);
+    more: pairwise, O(n^2).
+    """
+    if len(directions) != 2:
+        return [
+            i
+            for i, p in enumerate(points)
+            if not any(dominates(q, p, directions) for j, q in enumerate(points) if j != i)
+        ]
+    sign = [-1.0 if d == "maximize" else 1.0 for d in directions]
+    pts = [(p[0] * sign[0], p[1] * sign[1]) for p in points]  # both minimised now
+    keep: list[int] = []
+    best_before = math.inf  # lowest y among points with a strictly lower x
+    i, order = 0, sorted(range(len(pts)), key=lambda k: pts[k])
+    while i < len(order):
+        j = i  # order[i:j] share one x; sorted by y, so the group's first y is its lowest
+        while j < len(order) and pts[order[j]][0] == pts[order[i]][0]:
+            j += 1
+        low = pts[order[i]][1]
+        for k in order[i:j]:
+            y = pts[k][1]
+            # dominated by a point with lower x and y <= this y, or one with the same x and a lower y
+            if not (best_before <= y or low < y):
+                keep.append(k)
+        best_before = min(best_before, low)
+        i = j
+    return sorted(keep)
 
 
 def hypervolume(
@@ -105,49 +122,27 @@ def front(recs: Sequence[Mapping[str, Any]], dims: Sequence[str]) -> list[dict[s
     return sorted(out, key=lambda r: (r[key], r["trial"]))
 
 
-def table(rows: Sequence[Mapping[str, Any]], *, unit: str = "ms", title: str = "") -> str:
-    """A fixed-width text table of front rows (and baselines, with a `name`)."""
-    head = f"{'':<28}{'accuracy':>9}  {'latency':>10}  {'params':>9}  {'MACs':>9}  {'train s':>8}"
-    lines = [title] if title else []
-    lines += [head, "-" * len(head)]
-    for r in rows:
-        label = str(r.get("name") or f"trial {r['trial']}")
-        lat = r.get("latency")
-        lat_s = "-" if lat is None else (f"{lat:.3f} {unit}" if unit == "ms" else f"{lat:.3g}")
-        lines.append(
-            f"{label[:27]:<28}{_num(r.get('accuracy'), '.4f'):>9}  {lat_s:>10}  "
-            f"{_millions(r.get('n_params')):>9}  {_millions(r.get('macs')):>9}  {_num(r.get('train_time_s'), '.0f'):>8}"
-        )
-    return "\n".join(lines)
-
-
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Rows as CSV; the `params` dict is spread into `param.<name>` columns, the spec left out."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flat = []
-    for r in rows:
-        row = {k: v for k, v in r.items() if k not in ("params", "spec")}
-        row.update({f"param.{k}": v for k, v in (r.get("params") or {}).items()})
-        flat.append(row)
-    cols: list[str] = []
-    for row in flat:
-        cols += [c for c in row if c not in cols]
-    # Written aside and moved into place: several search workers may write the same file as they finish.
-    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=cols)
-        writer.writeheader()
-        writer.writerows(flat)
-    os.replace(tmp, path)
-
-
 def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and math.isfinite(v)
 
 
-def _num(v: Any, fmt: str) -> str:
-    return "-" if v is None else format(v, fmt)
+def dominated_by(
+    baseline: Mapping[str, Any], front: Sequence[Mapping[str, Any]], dims: Sequence[str]
+) -> list[int]:
+    """Trial numbers of front rows that dominate `baseline` over `dims`."""
+    b = [baseline.get(ATTR_OF[d]) for d in dims]
+    if any(v is None or not math.isfinite(v) for v in b):
+        return []
+    dirs = [OBJECTIVES[d] for d in dims]
+    return [r["trial"] for r in front if dominates([float(r[ATTR_OF[d]]) for d in dims], b, dirs)]
 
 
-def _millions(v: Any) -> str:
-    return "-" if v is None else f"{v / 1e6:.3f}M"
+def front_hypervolume(front: Sequence[Mapping[str, Any]], dims: Sequence[str]) -> dict[str, Any] | None:
+    """{value, reference} of a two-dimensional front: the reference is accuracy 0 and 1.1 x the worst value
+    of the second quantity when it is minimised (0 otherwise); None without a front or for other dims."""
+    pts = [[float(r[ATTR_OF[d]]) for d in dims] for r in front]
+    if not pts or len(dims) != 2:
+        return None
+    worst = max(p[1] for p in pts) * 1.1 if OBJECTIVES[dims[1]] == "minimize" else 0.0
+    reference = [0.0, worst]
+    return {"value": hypervolume(pts, [OBJECTIVES[d] for d in dims], reference), "reference": reference}

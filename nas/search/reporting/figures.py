@@ -1,17 +1,16 @@
-"""What a search leaves behind: the Pareto plot, Optuna's HTML figures, and the front exported as model configs."""
+"""The search's figures: the Pareto plot (trials, front, reference networks) and Optuna's HTML figures."""
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from nas.pareto import ATTR_OF
+from nas.search.objectives import ATTR_OF
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +18,7 @@ LABELS = {"accuracy": "validation accuracy", "latency": "latency", "params": "pa
 
 
 def axis_label(dim: str, unit: str = "") -> str:
+    """The axis label of a front quantity (latency with its unit)."""
     return f"{LABELS[dim]} ({unit})" if dim == "latency" and unit else LABELS[dim]
 
 
@@ -34,10 +34,10 @@ def pareto_plot(
 ) -> Path:
     """Accuracy (y) against the other front quantity (x): every trial, the front as a staircase, and the
     reference networks as labelled stars (trained at the same fidelity)."""
-    import matplotlib
+    import matplotlib  # local: heavy optional plotting stack, loaded only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: after choosing the Agg backend
 
     ydim = "accuracy"
     xdim = next(d for d in dims if d != "accuracy")
@@ -110,7 +110,7 @@ def optuna_html(study: optuna.Study, out_dir: Path, objectives: Sequence[str]) -
     plotly.js is written once next to them (`plotly.min.js`), so the pages open offline. A figure Optuna
     cannot draw yet (too few trials) is skipped with a log line.
     """
-    import optuna.visualization as vis
+    import optuna.visualization as vis  # local: pulls in plotly: only when figures are written
 
     out_dir.mkdir(parents=True, exist_ok=True)
     acc = objectives.index("accuracy")
@@ -146,82 +146,5 @@ def optuna_html(study: optuna.Study, out_dir: Path, objectives: Sequence[str]) -
     return written
 
 
-def export_name(study_name: str, number: int) -> str:
-    """The model-config name of a front trial: <study>-t<number>."""
-    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', study_name)}-t{number:04d}"
-
-
-def export_front(
-    front: Sequence[Mapping[str, Any]],
-    *,
-    study_name: str,
-    space: Any,
-    data: Mapping[str, Any],
-    fidelity: Mapping[str, Any],
-    dirs: Sequence[Path],
-    latency_unit: str = "",
-    input_size: int | None = None,
-) -> list[dict[str, Any]]:
-    """Write every front architecture as a conf/model-style YAML into each of `dirs`.
-
-    `data` is the search's data at its fidelity; `input_size` the size the networks are deployed (and their
-    latency measured) at, when the fidelity trained them smaller.
-
-    Earlier exports of this study that are no longer on the front are removed, so a folder always holds
-    exactly the current front. Returns [{trial, name, paths}].
-    """
-    import yaml
-
-    prefix = export_name(study_name, 0)[: -len("0000")]
-    for d in dirs:
-        d.mkdir(parents=True, exist_ok=True)
-        for old in d.glob(f"{prefix}[0-9][0-9][0-9][0-9].yaml"):
-            old.unlink()
-    out = []
-    for r in front:
-        name = export_name(study_name, r["trial"])
-        spec = dict(r["spec"])
-        spec["name"] = name
-        spec.setdefault("family", space.family[0] if space.family else space.name)
-        spec.update(
-            in_channels=int(data["channels"]),
-            num_classes=int(data["num_classes"]),
-            input_size=int(input_size or data["image_size"]),
-        )
-        lat = r.get("latency")
-        header = [
-            f"# Exported by nas.search from study {study_name!r}, trial {r['trial']} (space {space.name!r}).",
-            f"# At the search fidelity ({fidelity.get('epochs')} epoch(s), data fraction {data.get('fraction')}, "
-            f"{data.get('image_size')} px, {data.get('name')}): accuracy {_fmt(r.get('accuracy'), '.4f')}, "
-            f"latency {_fmt(lat, '.4g')} {latency_unit}, {_fmt((r.get('n_params') or 0) / 1e6, '.3f')} M params, "
-            f"{_fmt((r.get('macs') or 0) / 1e6, '.1f')} M MACs.",
-            "# in_channels / num_classes / input_size are the search data's; the engine resets them from `data`.",
-            f"# Train it: python -m experiments.train model=exported/{name}",
-        ]
-        text = (
-            "\n".join(header) + "\n" + yaml.safe_dump(_plain(spec), sort_keys=False, default_flow_style=None)
-        )
-        paths = []
-        for d in dirs:
-            p = d / f"{name}.yaml"
-            p.write_text(text)
-            paths.append(p)
-        out.append({"trial": r["trial"], "name": name, "paths": [str(p) for p in paths]})
-    return out
-
-
-def _plain(obj: Any) -> Any:
-    """Plain containers with the spec's key order (yaml.safe_dump refuses tuples and other types)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    return obj
-
-
 def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and math.isfinite(v)
-
-
-def _fmt(v: Any, spec: str) -> str:
-    return "?" if v is None else format(v, spec)

@@ -16,7 +16,7 @@ not count toward `n_trials`; its retry does. Two workers that find the same lost
 storage refuses the second update), so a trial is never retried twice.
 
 The budget: a trial takes one of the `n_trials` slots while it is RUNNING or WAITING and, once finished, if
-it counts (`nas.study.counted`). A worker that finds every slot taken waits for the others (failing lost
+it counts (`nas.search.study.counted`). A worker that finds every slot taken waits for the others (failing lost
 trials as they appear) instead of starting more. Two workers that ask at the same moment for the last slot
 both get a trial; the one with the higher number sees the other ahead of it and gives its trial back
 (FAIL, `surplus: true`, never counted or reported), so the study never overshoots `n_trials`.
@@ -24,23 +24,25 @@ both get a trial; the one with the higher number sees the other ahead of it and 
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import datetime as dt
 import logging
 import os
 import socket
-import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
+
+from nas.search import optuna_internals as internals
+from nas.search.storage import retry_callback, will_retry
+from nas.search.study import counted
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +50,6 @@ WORKER_ATTR = "worker"
 # A RUNNING trial without a worker record this long after it started lost its worker between `ask` and
 # the record (milliseconds apart): it would otherwise hold a slot forever (s; generous for clock skew).
 ORPHAN_AFTER_S = 600.0
-# System attributes a retry keeps (Optuna's own retry bookkeeping and enqueued parameters); the rest
-# (e.g. a DDP pruning decision of the dead attempt) belongs to the attempt, not to the architecture.
-RETRY_SYSTEM_ATTRS = ("fixed_params", "failed_trial", "retry_history")
-
 
 # ------------------------------------------------------------------------------------------ identity
 
@@ -126,33 +124,23 @@ def is_alive(worker: Mapping[str, Any]) -> bool | None:
 # -------------------------------------------------------------------------------------- lost trials
 
 
-class RetryLostTrial(RetryHeartbeatStaleTrialCallback):
-    """Optuna's retry callback, queueing a clean copy: the same parameters, `retry_of` as its only user
-    attribute (the dead attempt's results, worker and failure marks stay on the failed trial)."""
+def fail_lost(
+    study: optuna.Study, *, max_retry: int | None = 3, trials: Sequence[FrozenTrial] | None = None
+) -> list[str]:
+    """Fail the RUNNING trials whose worker is gone and queue their retries; one message per trial failed.
 
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        clean = copy.deepcopy(trial)
-        clean.user_attrs = {"retry_of": trial.number}
-        clean.system_attrs = {k: v for k, v in trial.system_attrs.items() if k in RETRY_SYSTEM_ATTRS}
-        super().__call__(study, clean)
-
-
-def will_retry(trial: FrozenTrial, max_retry: int | None) -> bool:
-    """Whether a lost `trial` gets another attempt (RetryHeartbeatStaleTrialCallback's rule)."""
-    return max_retry is None or len(trial.system_attrs.get("retry_history", [])) < max_retry
-
-
-def fail_lost(study: optuna.Study, *, max_retry: int | None = 3) -> list[str]:
-    """Fail the RUNNING trials whose worker is gone and queue their retries; one message per trial failed."""
-    storage = study._storage
-    lost: dict[int, tuple[FrozenTrial, str]] = {}
-    running = {t._trial_id: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    `trials`: the study's trials as the caller just read them (the run loop reads the study once per trial).
+    """
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    running = {internals.trial_id(t): t for t in trials if t.state == TrialState.RUNNING}
     if not running:
         return []
-    if is_heartbeat_enabled(storage):
-        grace = getattr(getattr(storage, "_backend", storage), "grace_period", None)
-        interval = storage.get_heartbeat_interval()
-        for trial_id in storage._get_stale_trial_ids(study._study_id):
+    lost: dict[int, tuple[FrozenTrial, str]] = {}
+    if internals.heartbeat_enabled(study):
+        grace = internals.grace_period(study)
+        interval = internals.heartbeat_interval(study) or 0
+        for trial_id in internals.stale_trial_ids(study):
             if trial_id in running:
                 lost[trial_id] = (
                     running[trial_id],
@@ -173,9 +161,7 @@ def fail_lost(study: optuna.Study, *, max_retry: int | None = 3) -> list[str]:
         retry = will_retry(t, max_retry)
         if _fail(study, t, reason, retry):
             if retry:
-                with warnings.catch_warnings():  # "experimental" since Optuna 2.8; chosen knowingly
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    RetryLostTrial(max_retry)(study, storage.get_trial(t._trial_id))
+                retry_callback(max_retry)(study, internals.frozen_trial(study, t))
             messages.append(
                 f"trial {t.number} FAIL: worker lost ({reason}); "
                 + ("queued again" if retry else f"not retried (max_retry={max_retry} reached)")
@@ -185,14 +171,25 @@ def fail_lost(study: optuna.Study, *, max_retry: int | None = 3) -> list[str]:
 
 def _fail(study: optuna.Study, trial: FrozenTrial, reason: str, retry: bool) -> bool:
     """Mark and fail one lost trial; False when another worker (or the trial's own) finished it first."""
-    storage = study._storage
     attrs = {"state": "FAIL", "reason": f"worker lost: {reason}", "worker_lost": True, "retried": retry}
     try:
-        for key, value in attrs.items():
-            storage.set_trial_user_attr(trial._trial_id, key, value)
-        return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
+        return internals.fail_trial(study, trial, attrs)
     except UpdateFinishedTrialError:
         return False
+
+
+@contextlib.contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """Keep a trial's heartbeat while it runs (storages with heartbeat_interval; a no-op otherwise).
+
+    ask/tell does not start Optuna's heartbeat thread the way `optimize` does, so it is started here;
+    a worker killed mid-trial then has its trial failed by `fail_lost` in the other workers.
+    """
+    if not internals.heartbeat_enabled(study):
+        yield
+        return
+    with internals.heartbeat_thread(study, trial):
+        yield
 
 
 # ------------------------------------------------------------------------------------------- budget
@@ -213,18 +210,17 @@ class Budget:
 
 def takes_slot(trial: FrozenTrial) -> bool:
     """Whether a trial holds one of the study's n_trials slots (running, queued, or finished and counted)."""
-    from nas.study import counted
-
     if trial.state in (TrialState.RUNNING, TrialState.WAITING):
         return not trial.user_attrs.get("surplus")
     return counted(trial)
 
 
-def budget(study: optuna.Study) -> Budget:
-    """Counted, running and waiting trials of `study`, read once."""
-    from nas.study import counted
-
-    trials = study.get_trials(deepcopy=False)
+def budget(study: optuna.Study | None = None, *, trials: Sequence[FrozenTrial] | None = None) -> Budget:
+    """Counted, running and waiting trials of `study` (read once), or of the `trials` the caller just read."""
+    if trials is None:
+        if study is None:
+            raise TypeError("budget() needs a study or its trials")
+        trials = study.get_trials(deepcopy=False)
     return Budget(
         counted=sum(counted(t) for t in trials),
         running=sum(t.state == TrialState.RUNNING for t in trials),
@@ -234,7 +230,9 @@ def budget(study: optuna.Study) -> Budget:
 
 def is_surplus(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
     """Whether a freshly asked `trial` lost the race for the last slots (queued trials never do)."""
-    system = study._storage.get_trial_system_attrs(trial._trial_id)
+    if trial.number < n_trials:
+        return False  # fewer trials than slots come before it, whatever their states: no need to read them
+    system = internals.trial_system_attrs(study, trial)
     if "fixed_params" in system or "failed_trial" in system:
         return False
     ahead = sum(takes_slot(t) for t in study.get_trials(deepcopy=False) if t.number < trial.number)
@@ -243,7 +241,7 @@ def is_surplus(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
 
 def can_wait(study: optuna.Study) -> bool:
     """Whether waiting for the other workers' trials is safe: a dead worker's trial will be detected."""
-    if is_heartbeat_enabled(study._storage):
+    if internals.heartbeat_enabled(study):
         return True
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(WORKER_ATTR)
@@ -254,12 +252,10 @@ def can_wait(study: optuna.Study) -> bool:
 
 def poll_seconds(study: optuna.Study) -> float:
     """How often a waiting worker looks at the study again (s)."""
-    interval = study._storage.get_heartbeat_interval() if is_heartbeat_enabled(study._storage) else None
+    interval = internals.heartbeat_interval(study)
     return min(5.0, max(0.5, interval / 2)) if interval else 1.0
 
 
 def trial_seed(seed: int, number: int) -> int:
     """The sampler seed of trial `number`: independent streams per trial, the same in every worker."""
-    import numpy as np
-
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(number)]).generate_state(1)[0])

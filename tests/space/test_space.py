@@ -179,11 +179,3 @@ def test_constraints_report_each_violation():
     assert space.constraints.violations({"params": 500, "macs": 15}) == []
     found = space.constraints.violations({"params": 2000, "macs": 5})
     assert len(found) == 2 and "params" in found[0] and "min" in found[1]
-
-
-def test_search_without_a_space_lists_the_spaces(capsys):
-    from nas.search import main
-
-    assert main([]) == 0
-    out = capsys.readouterr().out
-    assert all(name in out for name in REQUIRED)

@@ -1,4 +1,4 @@
-"""The search's W&B summary run, and the front's weights kept on disk for it.
+"""The search's W&B summary run (one per search run, after the report's files are written).
 
 One run per report (job_type "summary", group = the study name) holds: a Table of every finished trial
 (state, objectives, costs, spec parameters, whether it is on the front), the front as a Table, the Pareto
@@ -7,9 +7,8 @@ importances for accuracy (Table + bar chart + summary), the retrained architectu
 the front architectures as a `model` Artifact: each one's exported config and, when its checkpoint is on
 this machine, its trained weights (and its full-fidelity weights when it was retrained).
 
-Weights: search trials keep their `last.ckpt`, and `keep_front_weights` deletes the checkpoints of trials
-that are not on the front as the search goes. A trial that falls off the front never comes back (it is
-dominated by a completed trial for good), so disk use stays about the front's size.
+Weights: search trials keep their `last.ckpt` while they are on the front (nas.search.followups.FrontWeights
+deletes the others as the search goes).
 """
 
 from __future__ import annotations
@@ -23,8 +22,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.tracking.records import redact
-from nas.tracking.runs import finish_run, init_run
+import optuna
+
+from nas.search.objectives import ATTR_OF
+from nas.search.reporting.exports import export_name
+from nas.tracking import finish_run, init_run, redact
 
 log = logging.getLogger("nas.tracking")
 
@@ -43,40 +45,10 @@ TRIAL_COLUMNS = (
     "device_key",
     "reason",
 )
-# front dimension -> trial record column
-COLUMN_OF = {"accuracy": "accuracy", "latency": "latency", "params": "n_params", "macs": "macs"}
-
-
-def keep_front_weights(study: Any, dims: Sequence[str]) -> list[Path]:
-    """Delete the checkpoints of finished trials that are not on the front over `dims`; returns what was
-    deleted. Running trials are never touched (they are not finished)."""
-    from optuna.trial import TrialState
-
-    from nas.pareto import front, records
-
-    trials = study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    )
-    dirs = {t.number: t.user_attrs.get("output_dir") for t in trials}
-    keep = {Path(dirs[r["trial"]]) for r in front(records(trials), list(dims)) if dirs.get(r["trial"])}
-    removed: list[Path] = []
-    for t in trials:
-        out = dirs.get(t.number)
-        if not out or Path(out) in keep:
-            continue
-        for ckpt in (Path(out) / "checkpoints").glob("*.ckpt"):
-            try:
-                ckpt.unlink()
-                removed.append(ckpt)
-            except OSError:
-                pass
-    return removed
 
 
 def param_importances(study: Any, objectives: Sequence[str]) -> tuple[dict[str, float], str]:
     """(importance of each parameter for accuracy, "" or why there are none) via Optuna's default evaluator."""
-    import optuna
-
     idx = list(objectives).index("accuracy")
     target = None if len(objectives) == 1 else (lambda t: t.values[idx])
     try:
@@ -184,10 +156,10 @@ def _log_contents(
     summary: dict[str, Any],
     files: Mapping[str, str],
 ) -> None:
-    import wandb
+    import wandb  # local: W&B takes seconds to import: only when a summary run is logged
 
     dims = list(plan.front_dims)
-    xcol = COLUMN_OF[next(d for d in dims if d != "accuracy")]
+    xcol = ATTR_OF[next(d for d in dims if d != "accuracy")]
     front_trials = {int(r["trial"]) for r in front}
     columns, rows = trial_rows(recs, front_trials)
     payload: dict[str, Any] = {"trials": wandb.Table(columns=columns, data=rows)}
@@ -280,9 +252,7 @@ def _front_artifact(
 ) -> Any:
     """The front as one `model` artifact: <name>.yaml (exported config) and <name>.ckpt (weights at the search
     fidelity) per trial, plus <name>.retrained.ckpt for those retrained at full fidelity (retrain_top_k)."""
-    import wandb
-
-    from nas.report import export_name
+    import wandb  # local: W&B takes seconds to import: only when a summary run is logged
 
     by_trial = {e["trial"]: e for e in exports}
     dirs = {t.number: t.user_attrs.get("output_dir") for t in study.get_trials(deepcopy=False)}

@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nas.space import Space
-from nas.study import OBJECTIVES, PRUNERS, SAMPLERS, STORAGES
+from nas.config import resolve_spec
+from nas.fit import validate
+from nas.latency import LatencyConfig, spec_costs
+from nas.search.objectives import OBJECTIVES
+from nas.search.storage import STORAGES
+from nas.search.study import PRUNERS, SAMPLERS
+from nas.space import Space, SpecRejected, list_spaces
 
 SEARCH_KEYS = (
     "space",
@@ -87,8 +92,6 @@ class SearchPlan:
     def from_cfg(cls, cfg: Mapping[str, Any]) -> SearchPlan:
         """Check a plain search config (conf/search.yaml + overrides); ValueError with the valid choices."""
         if not cfg.get("space"):
-            from nas.space import list_spaces
-
             raise ValueError(
                 "no search space: add +space=<name>; valid spaces: " + ", ".join(n for n, _ in list_spaces())
             )
@@ -113,8 +116,6 @@ class SearchPlan:
             name = (cfg.get(group) or {}).get("name")
             if name not in names:
                 raise ValueError(f"unknown {group} {name!r}; valid {group}s: {', '.join(names)}")
-        from nas.latency import LatencyConfig
-
         latency = dict(cfg.get("latency") or {})
         lat_cfg = LatencyConfig.from_cfg(latency)
         budget = _positive(cfg.get("latency_budget_ms"), "latency_budget_ms", allow_none=True)
@@ -187,9 +188,6 @@ class SearchPlan:
         One draw too small for the input is a rejection at search time; a space none of whose first 20 draws
         can run at the search's input size (the feature map shrinks below 1x1) is an error now.
         """
-        from nas.fit import validate
-        from nas.space import SpecRejected
-
         drawn, shape_error = 0, None
         for seed in range(20):
             try:
@@ -231,8 +229,6 @@ class SearchPlan:
 
     def resolved_spec(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """`spec` sized for the data at the search fidelity (channels, classes, input size)."""
-        from nas.config import resolve_spec
-
         return resolve_spec({"model": dict(spec), "data": self.base["data"]})
 
     def deployed_spec(self, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,21 +237,18 @@ class SearchPlan:
         A smaller training resolution is a cheaper proxy for accuracy; the latency, MACs and parameters a trial
         is judged (and constrained) on are the network's at the size it will run at.
         """
-        from nas.config import resolve_spec
-
         return resolve_spec({"model": dict(spec), "data": self.full["data"]})
 
     def cost(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        """(trained spec, deployed spec, deployed params / MACs) of a rendered spec.
+        """(trained spec, deployed spec, deployed params / MACs) of a rendered spec: the one count of a trial
+        (FlopCounterMode on the meta device, `nas.latency.spec_costs`), passed on from here.
 
         ValueError when the network cannot run at either size (e.g. the feature map shrinks below 1x1).
         """
-        from blocks.cost import spec_cost
-
         trained, deployed = self.resolved_spec(spec), self.deployed_spec(spec)
-        cost = spec_cost(deployed)
+        cost = spec_costs(deployed)
         if trained["input_size"] != deployed["input_size"]:
-            spec_cost(trained)  # it must also run at the training size
+            spec_costs(trained)  # it must also run at the training size
         return trained, deployed, cost
 
     def run_key(self, resolved_spec: Mapping[str, Any]) -> str:

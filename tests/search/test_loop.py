@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import nas.fit
-from nas.search import run_search
+from nas.search.loop import run_search
 
 
 def load(study_dir, name: str = "tiny") -> optuna.Study:
@@ -157,15 +157,18 @@ def test_constraints_hold_and_rejections_do_not_count(search_cfg, tmp_path):
 
 def test_a_smaller_training_size_still_judges_the_network_at_the_data_size(search_cfg, tmp_path, count_fits):
     """fidelity.image_size trains at 4 px; latency, MACs and the export are the 8 px network's."""
-    from blocks.cost import spec_cost
-    from nas.plan import SearchPlan
+    from nas.latency import spec_costs
+    from nas.search.plan import SearchPlan
 
     cfg = search_cfg("fidelity.image_size=4", "latency.mode=macs", "n_trials=2")
     result = run_search(cfg, study_dir=tmp_path / "study")
     plan = SearchPlan.from_cfg(cfg)
     for t in load(tmp_path / "study").trials:
         spec = t.user_attrs["spec"]
-        at_8, at_4 = spec_cost(plan.deployed_spec(spec))["macs"], spec_cost(plan.resolved_spec(spec))["macs"]
+        at_8, at_4 = (
+            spec_costs(plan.deployed_spec(spec))["macs"],
+            spec_costs(plan.resolved_spec(spec))["macs"],
+        )
         assert t.user_attrs["macs"] == t.user_attrs["latency"] == at_8 > at_4
     trained = json.loads((tmp_path / "study" / "trials" / "t0000" / "spec.json").read_text())
     assert trained["input_size"] == 4

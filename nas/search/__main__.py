@@ -1,0 +1,92 @@
+"""`python -m nas.search +space=<name> [options]`: multi-objective architecture search driven by Optuna.
+
+Creates or resumes the study (same `study_name` -> resume), runs trials until the study has `n_trials`
+counted trials (a re-run continues an interrupted search), then reports: the Pareto front as a table,
+CSV and JSON, a Pareto plot with the family's reference networks as baselines, Optuna's HTML figures, the
+front exported as model configs, and optionally the top-k retrained at full fidelity. Without `+space=`
+it lists the spaces. See conf/search.yaml for every option.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from nas.config import to_plain
+from nas.space import list_spaces
+from nas.tracking import redact_hydra_outputs
+
+
+def space_listing() -> str:
+    """The text `python -m nas.search` prints without a space."""
+    lines = [
+        "usage: python -m nas.search +space=<name> [option=value ...]   (options: conf/search.yaml)",
+        "",
+        "spaces (conf/space/*.yaml):",
+    ]
+    spaces = list_spaces()
+    width = max((len(n) for n, _ in spaces), default=0)
+    lines += [f"  {name:<{width}}  {desc}" for name, desc in spaces]
+    lines += [
+        "",
+        "example: python -m nas.search +space=resnet_like n_trials=20 fidelity.epochs=1 fidelity.fraction=0.1",
+    ]
+    return "\n".join(lines)
+
+
+def _wants_space(argv: list[str]) -> bool:
+    """Whether the command line picks a space (or asks Hydra itself for help / the config)."""
+    hydra_flags = (
+        "--help",
+        "-h",
+        "--hydra-help",
+        "--cfg",
+        "-c",
+        "--info",
+        "-i",
+        "--resolve",
+        "--shell-completion",
+    )
+    return any(a.lstrip("+~").startswith("space=") or a.split("=")[0] in hydra_flags for a in argv)
+
+
+def _main_hydra() -> None:
+    @hydra.main(config_path="../../conf", config_name="search", version_base="1.3")
+    def main(cfg: DictConfig) -> None:
+        hc = HydraConfig.get()  # a password in storage.url=... must not stay in .hydra/*.yaml
+        redact_hydra_outputs(hc.runtime.output_dir, hc.sweep.dir if hc.mode.name == "MULTIRUN" else None)
+        if cfg.get("space") is None:
+            print(space_listing())
+            return
+        # The search stack (torch, Lightning, Optuna) takes seconds to import: not paid for the listing above.
+        from nas.search.loop import run_search
+
+        try:
+            result = run_search(to_plain(cfg), study_dir=HydraConfig.get().runtime.output_dir)
+        except (ValueError, KeyError) as e:
+            print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+            sys.exit(2)
+        if result.interrupted:
+            sys.exit(130)
+        if result.failed:
+            print(f"error: {result.stopped}", file=sys.stderr)
+            sys.exit(1)
+
+    main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: list the spaces, or hand the command line to Hydra."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not _wants_space(argv):
+        print(space_listing())
+        return 0
+    _main_hydra()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

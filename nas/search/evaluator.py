@@ -1,0 +1,184 @@
+"""The evaluation seam: what a trial does with a candidate that passed its checks, behind one interface.
+
+Today's only evaluator, `TrainingEvaluator`, trains the candidate at the rung's fidelity through
+`nas.fit.fit`. A tabular-benchmark evaluator (NAS-Bench-201: the accuracy of a cell read from the table)
+is another `Evaluator`: the trial code does not change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import traceback
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from nas import fit as fitting
+from nas.module import NonFiniteLossError
+from nas.search.guard import InterruptGuard, StopRequested
+from nas.search.plan import SearchPlan
+from nas.search.pruning import LightningPruning
+from nas.search.scheduler import Rung
+from nas.tracking import trial_summary
+
+
+@dataclass
+class Candidate:
+    """A sampled architecture that passed the cheap checks: what an evaluator gets."""
+
+    number: int  # the trial's number
+    params: dict[str, Any]  # the sampled parameters
+    spec: dict[str, Any]  # the rendered spec (not sized for any data)
+    trained: dict[str, Any]  # sized for the data at the training fidelity
+    deployed: dict[str, Any]  # sized for the data as deployed (latency, MACs, params are judged on it)
+    attrs: dict[str, Any]  # what the trial recorded so far (spec, n_params, macs, run_key, latency, ...)
+
+
+@dataclass
+class Evaluation:
+    """What evaluating a candidate gave: a state (COMPLETE, PRUNED or FAIL), why, and attributes to record
+    (COMPLETE: `accuracy` at least; `metrics`, `train_time_s`, `output_dir`, a failure's `traceback`)."""
+
+    state: str
+    reason: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class Evaluator(ABC):
+    """Evaluates one candidate at one rung; `TrialRunner` records and tells Optuna what it returns.
+
+    Call order, for every trial `TrialRunner` runs:
+
+    1. `prepare(trial, candidate)`: once, before the first evaluation: attributes the trial records at once
+       (e.g. its output folder), so they survive a crash of the evaluation;
+    2. `evaluate(trial, candidate, rung)`: once per rung the scheduler asks for (see `Scheduler`), in
+       increasing rung order; returns an `Evaluation`. It reports intermediate values to `trial` (pruning)
+       only if it wants Optuna's pruner to decide, and returns PRUNED for a pruned or diverged run.
+    3. `finished(trial, evaluation)`: once, after the trial was told, with the final evaluation.
+
+    `evaluate` raises `StopRequested` (nas.search.guard) when the user interrupts it; the trial is then
+    recorded as interrupted and queued again. Any other exception fails the trial (not the search).
+    """
+
+    @abstractmethod
+    def evaluate(self, trial: optuna.Trial, candidate: Candidate, rung: Rung) -> Evaluation:
+        """Evaluate `candidate` at `rung`."""
+
+    def prepare(self, trial: optuna.Trial, candidate: Candidate) -> dict[str, Any]:
+        """Attributes recorded before the first evaluation (none by default)."""
+        return {}
+
+    def finished(self, trial: optuna.Trial, evaluation: Evaluation) -> None:  # noqa: B027 - optional hook
+        """Called after the trial was told (nothing by default)."""
+
+
+class TrainingEvaluator(Evaluator):
+    """Trains the candidate at the search fidelity (`nas.fit.fit`, one W&B run per trial) and validates it;
+    Optuna's pruner decides per validation epoch when one is set."""
+
+    def __init__(self, plan: SearchPlan, study_dir: Path, guard: InterruptGuard) -> None:
+        self.plan = plan
+        self.study_dir = study_dir
+        self.guard = guard
+        self.tags = [f"space:{plan.space.name}", f"data:{plan.base['data'].get('name', 'data')}"]
+
+    def output_dir(self, number: int) -> Path:
+        """The run folder of trial `number`."""
+        return self.study_dir / "trials" / f"t{number:04d}"
+
+    def prepare(self, trial: optuna.Trial, candidate: Candidate) -> dict[str, Any]:
+        return {"output_dir": str(self.output_dir(candidate.number))}
+
+    def evaluate(self, trial: optuna.Trial, candidate: Candidate, rung: Rung) -> Evaluation:
+        plan = self.plan
+        out = self.output_dir(candidate.number)
+        cfg = plan.run_config(
+            candidate.spec, output_dir=str(out), name=f"{plan.study_name}-t{candidate.number:04d}"
+        )
+        cfg["trainer"]["max_epochs"] = rung.epochs
+        cfg["checkpoint"] = True  # weights for the front's W&B artifact; the loop deletes those off the front
+        callbacks = []
+        if plan.pruner.get("name", "none") != "none":
+            callbacks.append(LightningPruning(trial, monitor=plan.metric))
+        try:
+            with self.guard.training():
+                # Through the module attribute, so a test can count or replace the training call.
+                result = fitting.fit(
+                    cfg,
+                    callbacks=callbacks,
+                    group=plan.study_name,
+                    job_type="trial",
+                    tags=self.tags,
+                    verbose=False,
+                    summary=trial_summary(candidate.number, trial.params, candidate.attrs),
+                )
+            for cb in callbacks:  # multi-process trials: rank 0 decided, through the storage
+                cb.check_pruned()
+        except optuna.TrialPruned as e:
+            return Evaluation("PRUNED", str(e) or "pruned")
+        except Exception as e:
+            if isinstance(e, StopRequested):
+                raise
+            tb = traceback.format_exc()
+            if diverged(e):  # a rank of a multi-process trial diverged: as fit() records it in one process
+                return Evaluation("PRUNED", _diverged_reason(e))
+            return Evaluation("FAIL", failure_reason(e), {"traceback": tb[-4000:]})
+        attrs: dict[str, Any] = {
+            "metrics": result.metrics,
+            "train_time_s": round(result.wall_time_s, 3),
+            "images_per_s": None
+            if math.isnan(result.train_images_per_s)
+            else round(result.train_images_per_s, 1),
+        }
+        if result.state == "PRUNED":  # fit() stopped a diverged run (NaN / inf loss): a result, not a crash
+            return Evaluation("PRUNED", f"diverged: {result.reason}" if result.reason else "diverged", attrs)
+        accuracy = result.metrics.get(plan.metric)
+        if accuracy is None or not math.isfinite(accuracy):
+            reason = (
+                f"metric {plan.metric!r} is {accuracy}; logged metrics: {', '.join(result.metrics)}"
+                if accuracy is None
+                else f"non-finite {plan.metric} ({accuracy})"
+            )
+            return Evaluation("FAIL", reason, attrs)
+        return Evaluation("COMPLETE", "", {**attrs, "accuracy": float(accuracy)})
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether `e` is a device (or host) out-of-memory error."""
+    return isinstance(e, torch.cuda.OutOfMemoryError | MemoryError) or "out of memory" in str(e).lower()
+
+
+def failure_reason(e: BaseException) -> str:
+    """One line for a failed trial: the exception's type and first line (out of memory says what to do)."""
+    text = str(e).strip()
+    reason = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+    if is_out_of_memory(e):
+        gc.collect()  # release the failed trial's tensors before the next trial
+        with contextlib.suppress(Exception):
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        reason = (
+            f"out of memory ({reason}); lower data.batch_size, or bound the space with constraints.params / "
+            "constraints.macs"
+        )
+    return reason
+
+
+def diverged(e: BaseException) -> bool:
+    """Whether `e` is a non-finite training loss, also when re-raised from a DDP rank's process."""
+    return isinstance(e, NonFiniteLossError) or "NonFiniteLossError" in str(e)
+
+
+def _diverged_reason(e: BaseException) -> str:
+    text = str(e)
+    i = text.find("NonFiniteLossError")
+    line = (
+        text[i + len("NonFiniteLossError") :].lstrip(": ").splitlines()[0] if i >= 0 else text.splitlines()[0]
+    )
+    return f"diverged: {line.strip()}"

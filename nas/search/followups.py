@@ -1,0 +1,250 @@
+"""The training a search does after its trials, each its own step of the run loop:
+
+- baselines: reference networks of the space's family, trained at the search fidelity, for the plot;
+- retraining: the `retrain_top_k` most accurate front architectures at full fidelity;
+- front weights: the checkpoints of trials that left the front are deleted as the search goes.
+
+Baseline results are cached in the study's user attributes (`nas:baseline:<model>`, keyed by the run key: sized
+spec + fidelity + data + optimiser + seed), so a resumed or re-reported study never retrains them, and
+every worker sharing the study sees them; retraining results likewise (`nas:retrain:<trial>`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import OmegaConf
+from optuna.trial import FrozenTrial
+
+from nas import fit as fitting
+from nas import latency as latencies
+from nas.config import CONF_DIR, to_plain
+from nas.latency import spec_costs
+from nas.search.guard import StopRequested
+from nas.search.objectives import ATTR
+from nas.search.pareto import front, records
+from nas.search.plan import SearchPlan
+from nas.search.reporting.exports import export_name
+from nas.tracking import latency_summary
+
+PREFIX = ATTR + "baseline:"
+
+
+def reference_models(families: Sequence[str], names: Sequence[str] | None = None) -> list[tuple[str, dict]]:
+    """(name, spec) of conf/model/*.yaml whose `family` is in `families`, or exactly the `names` given."""
+    paths = {p.stem: p for p in sorted((CONF_DIR / "model").glob("*.yaml"))}
+    if names is not None:
+        unknown = [n for n in names if n not in paths]
+        if unknown:
+            raise ValueError(f"unknown baseline models {unknown}; valid models: {', '.join(paths)}")
+        chosen = list(names)
+    else:
+        chosen = list(paths)
+    out = []
+    for name in chosen:
+        spec = to_plain(OmegaConf.load(paths[name]))  # Hydra's YAML dialect, as `model=<name>` reads it
+        if names is not None or spec.get("family") in families:
+            out.append((name, spec))
+    return out
+
+
+def run_baselines(
+    plan: SearchPlan,
+    study: optuna.Study,
+    study_dir: Path,
+    *,
+    train: bool = True,
+    guard: Any = None,
+    notify: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Train (or read from the study) every baseline; returns one record per model, skipped ones with a reason."""
+    cfg = plan.baselines
+    if not cfg.get("enabled", True):
+        return []
+    models = reference_models(plan.space.family, cfg.get("models"))
+    max_macs = cfg.get("max_macs")
+    out: list[dict[str, Any]] = []
+    for name, spec in models:
+        resolved = plan.resolved_spec(spec)
+        try:
+            cost = spec_costs(resolved)
+        except ValueError as e:
+            out.append(
+                {"name": name, "skipped": f"does not build at this input size: {str(e).splitlines()[0]}"}
+            )
+            continue
+        if max_macs is not None and cost["macs"] > float(max_macs):
+            out.append(
+                {
+                    "name": name,
+                    "skipped": f"{cost['macs'] / 1e6:.0f}M MACs > baselines.max_macs "
+                    f"{float(max_macs) / 1e6:.0f}M",
+                    "macs": cost["macs"],
+                }
+            )
+            continue
+        key = plan.run_key(resolved)
+        cached = study.user_attrs.get(PREFIX + name)
+        if cached and cached.get("run_key") == key:
+            out.append(dict(cached))
+            continue
+        if not train:
+            out.append({"name": name, "skipped": "not trained yet (re-run to train it)"})
+            continue
+        notify(f"baseline {name}: training at the search fidelity ({cost['macs'] / 1e6:.0f}M MACs)")
+        out.append(_train_one(plan, study, study_dir, name, spec, resolved, key, guard))
+    return out
+
+
+def _train_one(
+    plan: SearchPlan,
+    study: optuna.Study,
+    study_dir: Path,
+    name: str,
+    spec: dict,
+    resolved: dict,
+    key: str,
+    guard: Any,
+) -> dict[str, Any]:
+    # Through the module attributes, so a test can count (or replace) the training and the measurement.
+    latency, record = latencies.latency_objective(plan.deployed_spec(spec), plan.latency)
+    cfg = plan.run_config(
+        spec, output_dir=str(study_dir / "baselines" / name), name=f"{plan.study_name}-{name}"
+    )
+    section = guard.training() if guard is not None else contextlib.nullcontext()
+    try:
+        with section:
+            result = fitting.fit(
+                cfg,
+                group=plan.study_name,
+                job_type="baseline",
+                tags=[f"space:{plan.space.name}", f"model:{name}"],
+                verbose=False,
+                summary=latency_summary(latency, record),
+            )
+    except StopRequested:
+        raise
+    except Exception as e:
+        return {
+            "name": name,
+            "skipped": f"training failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+        }
+    rec = {
+        "name": name,
+        "accuracy": result.metrics.get(plan.metric),
+        "latency": float(latency),
+        "latency_unit": record.get("unit", ""),
+        "n_params": result.params,
+        "macs": result.macs,
+        "train_time_s": round(result.wall_time_s, 3),
+        "run_key": key,
+        "device_key": record.get("fingerprint"),
+        "output_dir": result.output_dir,
+    }
+    study.set_user_attr(PREFIX + name, rec)
+    return rec
+
+
+def retrain_top(
+    plan: SearchPlan,
+    study: Any,
+    study_dir: Path,
+    fr: Sequence[Mapping[str, Any]],
+    *,
+    guard: Any = None,
+    echo: Any = print,
+) -> list[dict[str, Any]]:
+    """Train the `retrain_top_k` most accurate front architectures at full fidelity (cached in the study)."""
+    out = []
+    for r in sorted(fr, key=lambda r: -(r.get("accuracy") or 0.0))[: plan.retrain_top_k]:
+        name = export_name(plan.study_name, r["trial"])
+        cfg = plan.run_config(r["spec"], output_dir=str(study_dir / "retrain" / name), name=name, full=True)
+        blob = json.dumps(
+            {k: cfg[k] for k in ("model", "data", "optim", "trainer", "seed")}, sort_keys=True, default=str
+        )
+        key = hashlib.sha256(blob.encode()).hexdigest()[:20]
+        cached = study.user_attrs.get(f"{ATTR}retrain:{r['trial']}")
+        if cached and cached.get("run_key") == key:
+            out.append(cached)
+            continue
+        echo(f"retraining trial {r['trial']} at full fidelity ({cfg['trainer'].get('max_epochs')} epochs)")
+        with guard.training() if guard is not None else contextlib.nullcontext():
+            result = fitting.fit(
+                cfg,
+                group=plan.study_name,
+                job_type="retrain",
+                tags=[f"space:{plan.space.name}"],
+                verbose=False,
+                summary={
+                    "trial": r["trial"],
+                    **latency_summary(
+                        r.get("latency"), {"unit": r.get("latency_unit"), "fingerprint": r.get("device_key")}
+                    ),
+                },
+            )
+        rec = {
+            "trial": r["trial"],
+            "name": name,
+            "run_key": key,
+            "metrics": result.metrics,
+            "test_acc": result.metrics.get("test/acc"),
+            "val_acc": result.metrics.get("val/acc"),
+            "checkpoint": result.checkpoint,
+            "output_dir": result.output_dir,
+            "train_time_s": round(result.wall_time_s, 1),
+        }
+        study.set_user_attr(f"{ATTR}retrain:{r['trial']}", rec)
+        out.append(rec)
+    for rec in out:
+        echo(f"  retrained {rec['name']}: test acc {rec.get('test_acc')}, val acc {rec.get('val_acc')}")
+    return out
+
+
+class FrontWeights:
+    """Deletes the checkpoints of finished trials that are not on the front, as the search goes.
+
+    A trial that falls off the front never comes back (it is dominated by a completed trial for good), so
+    disk use stays about the front's size, and each call looks only at the trials it has not seen yet and
+    at those it kept. Running trials are never touched (they are not finished).
+    """
+
+    def __init__(self, dims: Sequence[str]) -> None:
+        self.dims = list(dims)
+        self._seen: set[int] = set()
+        self._kept: dict[int, Path] = {}  # trial number -> run folder whose checkpoints were kept
+
+    def prune(self, trials: Sequence[FrozenTrial]) -> list[Path]:
+        """Update with the study's `trials` (as just read); returns the checkpoints deleted."""
+        finished = [t for t in trials if t.state.is_finished()]
+        on_front = {r["trial"] for r in front(records(finished), self.dims)}
+        check = dict(self._kept)
+        for t in finished:
+            if t.number not in self._seen:
+                self._seen.add(t.number)
+                if t.user_attrs.get("output_dir"):
+                    check[t.number] = Path(t.user_attrs["output_dir"])
+        # By folder: a reused duplicate on the front shares the folder of the trial it copies.
+        keep = {
+            Path(t.user_attrs["output_dir"])
+            for t in finished
+            if t.number in on_front and t.user_attrs.get("output_dir")
+        }
+        removed: list[Path] = []
+        self._kept = {}
+        for number, out in check.items():
+            if out in keep:
+                self._kept[number] = out
+                continue
+            for ckpt in (out / "checkpoints").glob("*.ckpt"):
+                try:
+                    ckpt.unlink()
+                    removed.append(ckpt)
+                except OSError:
+                    pass
+        return removed

@@ -1,0 +1,230 @@
+"""The Optuna study a search drives: samplers and pruners by name, the study's identity, create-or-resume with
+checks, and which finished trials count toward `n_trials`.
+
+This is the one place Optuna samplers and pruners are built from config. A study remembers what it was
+created for (space hash, objectives, fidelity, data, latency device) in its user attributes; resuming it
+with anything else is refused with a message, because mixing trials of different spaces, objectives or
+fidelities would make the front meaningless.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.latency import LatencyConfig, device_fingerprint
+from nas.search.objectives import ATTR, directions
+
+log = logging.getLogger(__name__)
+
+# How long a worker waits for another worker that has just created the study to record its identity (s).
+IDENTITY_WAIT_S = 10.0
+
+SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "nsga3": optuna.samplers.NSGAIIISampler,
+    "random": optuna.samplers.RandomSampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "gp": optuna.samplers.GPSampler,
+}
+PRUNERS: dict[str, type[optuna.pruners.BasePruner]] = {
+    "none": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "threshold": optuna.pruners.ThresholdPruner,
+}
+
+
+def _kwargs(cls: type, cfg: Mapping[str, Any], what: str, name: str) -> dict[str, Any]:
+    """The config's keys except `name`, checked against `cls`'s keyword arguments."""
+    kwargs = {k: v for k, v in cfg.items() if k != "name"}
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(f"{what} {name!r}: unknown options {unknown}; valid options: {', '.join(valid)}")
+    return kwargs
+
+
+def make_sampler(cfg: Mapping[str, Any], *, seed: int | None) -> optuna.samplers.BaseSampler:
+    """The sampler `cfg` names (conf/sampler/*.yaml), seeded with `seed` unless the config sets one."""
+    name = str(cfg.get("name", "tpe"))
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+    cls = SAMPLERS[name]
+    kwargs = _kwargs(cls, cfg, "sampler", name)
+    if "seed" in inspect.signature(cls.__init__).parameters and kwargs.get("seed") is None:
+        kwargs["seed"] = seed
+    try:
+        with (
+            warnings.catch_warnings()
+        ):  # "experimental" notes on group / QMC: the configs choose them knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"sampler {name!r} rejected its options {kwargs}: {e}") from None
+
+
+def make_pruner(cfg: Mapping[str, Any], *, n_objectives: int, epochs: int) -> optuna.pruners.BasePruner:
+    """The pruner `cfg` names (conf/pruner/*.yaml); refused with more than one objective (Optuna's limit)."""
+    name = str(cfg.get("name", "none"))
+    if name not in PRUNERS:
+        raise ValueError(f"unknown pruner {name!r}; valid pruners: {', '.join(PRUNERS)}")
+    if name != "none" and n_objectives > 1:
+        raise ValueError(
+            f"pruner {name!r} needs a single objective, but this search has {n_objectives}: Optuna prunes on one "
+            "intermediate value per epoch and does not support pruning in multi-objective studies. Use pruner=none "
+            "with objectives [accuracy, latency], or objectives=[accuracy] with latency_budget_ms=<ms> (latency "
+            "as a constraint) to prune."
+        )
+    cls = PRUNERS[name]
+    kwargs = _kwargs(cls, cfg, "pruner", name)
+    if name == "hyperband" and kwargs.get("max_resource") in (None, "auto"):
+        kwargs["max_resource"] = epochs  # one resource unit = one epoch
+    if name != "none" and epochs < 2:
+        log.warning(
+            "pruner %r with fidelity.epochs=%d: a trial reports once, so nothing can be pruned", name, epochs
+        )
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"pruner {name!r} rejected its options {kwargs}: {e}") from None
+
+
+def study_identity(
+    *,
+    space: Any,
+    objectives: list[str],
+    fidelity: Mapping[str, Any],
+    data: str,
+    latency: Mapping[str, Any],
+    training: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a study is for; stored on creation, compared on resume. `training`: optimiser and metric."""
+    return {
+        "space": space.name,
+        "space_hash": space.hash(),
+        "objectives": list(objectives),
+        "fidelity": dict(fidelity),
+        "data": data,
+        "latency": dict(latency),
+        "training": dict(training or {}),
+    }
+
+
+def latency_identity(latency_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The latency mode and, for timed modes, the device fingerprint: a study never mixes devices."""
+    cfg = LatencyConfig.from_cfg(latency_cfg)
+    if cfg.mode in ("macs", "params"):
+        return {"mode": cfg.mode}
+    return {"mode": cfg.mode, "device": device_fingerprint(cfg).key, "batch_size": cfg.batch_size}
+
+
+def open_study(
+    *,
+    study_name: str,
+    storage: optuna.storages.BaseStorage,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    identity: Mapping[str, Any],
+    space_raw: Mapping[str, Any] | None = None,
+) -> tuple[optuna.Study, bool]:
+    """Create the study, or load it and check it was made for the same search; returns (study, resumed)."""
+    existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    resumed = study_name in existing
+    if resumed:
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
+        # Another worker may have created it a moment ago and not yet recorded its identity (create_study and
+        # set_user_attr are two writes): a study without trials gets a few seconds for it.
+        deadline = time.monotonic() + IDENTITY_WAIT_S
+        while (
+            ATTR + "identity" not in study.user_attrs
+            and not study.get_trials(deepcopy=False)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        check_identity(study, identity)
+        return study, True
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        directions=directions(identity["objectives"]),
+        load_if_exists=True,  # another worker may have created it a moment ago
+    )
+    if study.user_attrs.get(ATTR + "identity") is None:
+        study.set_user_attr(ATTR + "identity", dict(identity))
+        if space_raw is not None:
+            study.set_user_attr(ATTR + "space", dict(space_raw))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(identity["objectives"]))
+    else:
+        check_identity(study, identity)
+    return study, False
+
+
+def check_identity(study: optuna.Study, identity: Mapping[str, Any]) -> None:
+    """Refuse to continue a study created for a different space, objectives, fidelity, data or device."""
+    stored = study.user_attrs.get(ATTR + "identity")
+    if stored is None:
+        raise ValueError(
+            f"study {study.study_name!r} exists but was not created by nas.search (no {ATTR}identity attribute); "
+            "choose another study_name=..."
+        )
+    what = {
+        "space_hash": "search space",
+        "objectives": "objectives",
+        "fidelity": "fidelity",
+        "data": "dataset",
+        "latency": "latency device",
+        "training": "training (optimiser, metric)",
+    }
+    diffs = []
+    for key, label in what.items():
+        if _norm(stored.get(key)) != _norm(identity.get(key)):
+            old, new = stored.get(key), identity.get(key)
+            if key == "space_hash":
+                old, new = f"{stored.get('space')} ({old})", f"{identity.get('space')} ({new})"
+            diffs.append(f"{label}: study has {old}, this run asks for {new}")
+    if diffs:
+        raise ValueError(
+            f"study {study.study_name!r} was created for a different search, so its trials cannot be continued "
+            "with this one:\n  "
+            + "\n  ".join(diffs)
+            + "\nUse a new study_name=<name> for this search (or run "
+            "the original configuration to resume the study)."
+        )
+
+
+def _norm(v: Any) -> Any:
+    """JSON round-trip normal form (tuples -> lists, ints vs floats kept) for comparing stored attributes."""
+    return json.loads(json.dumps(v, sort_keys=True, default=str))
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """Whether a finished trial counts toward `n_trials`: constraint rejections, interruptions, trials of dead
+    workers that were queued again, and surplus trials (nas.search.workers) do not."""
+    if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        return False
+    a = trial.user_attrs
+    if a.get("rejected") or a.get("interrupted") or a.get("surplus"):
+        return False
+    # A trial whose worker died is replaced by its retry (nas.search.workers), which counts instead.
+    return not (trial.state == TrialState.FAIL and a.get("retried"))
+
+
+def n_counted(study: optuna.Study) -> int:
+    """Finished trials that count toward the budget."""
+    return sum(counted(t) for t in study.get_trials(deepcopy=False))
