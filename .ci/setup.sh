@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh Linux machine: the CPU torch wheel first (when torch is absent), the default
-# dataset (Debian's package, when run as root), then the project with its dev and scale extras (editable).
+# dataset (Debian's package, when run as root), then the project with its dev, scale and nb201 extras
+# (editable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -35,7 +36,7 @@ stamp=.cache/setup.stamp
 want=$(sha256sum < pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! installed_here; then
   say "installing the project"
-  "$PY" -m pip install -q -e ".[dev,scale]"
+  "$PY" -m pip install -q -e ".[dev,scale,nb201]"
   mkdir -p .cache && echo "$want" > "$stamp"
 fi
 say "ready"
