@@ -124,6 +124,8 @@ SAMPLERS: dict[str, Callable[[int], BaseSampler]] = {
     ),
     "gp": lambda seed: GPSampler(seed=seed),
     "gp_norepeat": lambda seed: NoRepeat(GPSampler(seed=seed), seed=seed),
+    "gp_log": lambda seed: GPSampler(seed=seed),
+    "tpe_mv_norepeat_log": lambda seed: NoRepeat(TPESampler(seed=seed, **MV), seed=seed),
     "nsga2": lambda seed: NSGAIISampler(seed=seed),
     "nsga2_p20": lambda seed: NSGAIISampler(seed=seed, population_size=20),
     "nsga2_p100": lambda seed: NSGAIISampler(seed=seed, population_size=100),
@@ -134,6 +136,10 @@ SAMPLERS: dict[str, Callable[[int], BaseSampler]] = {
         TPESampler(seed=seed, **MV), NSGAIISampler(seed=seed, population_size=20), 20
     ),
 }
+
+
+# Configurations whose sampler is told log(latency) instead of latency (see nb201.run_one).
+LOG_LATENCY = frozenset({"gp_log", "tpe_mv_norepeat_log"})
 
 
 def build_sampler(name: str, seed: int) -> BaseSampler:
