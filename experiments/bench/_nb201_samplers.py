@@ -1,0 +1,152 @@
+"""The sampler configurations the NAS-Bench-201 benchmark compares, by name (stock Optuna 5 samplers + variants).
+
+Private to `experiments.bench` (a leading underscore keeps it off the list of benchmark commands).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
+
+
+class Handover(BaseSampler):
+    """`first` for the first `n` trials, then `then`; a genetic `then` takes those trials as its first generation.
+
+    Order of calls as in BaseSampler: infer_relative_search_space, sample_relative, sample_independent, each
+    routed by the trial's number.
+    """
+
+    def __init__(self, first: BaseSampler, then: BaseSampler, n: int) -> None:
+        self.first, self.then, self.n = first, then, n
+
+    def _pick(self, trial: optuna.trial.FrozenTrial) -> BaseSampler:
+        return self.first if trial.number < self.n else self.then
+
+    def infer_relative_search_space(self, study, trial):  # noqa: D102
+        return self._pick(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):  # noqa: D102
+        return self._pick(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # noqa: D102
+        return self._pick(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial):  # noqa: D102
+        if trial.number < self.n and isinstance(self.then, NSGAIISampler):
+            # Private API (storage and the GA's generation key), used here only: marking the warm-up trials
+            # as NSGA-II's generation 0 makes them the population its first children are bred from.
+            study._storage.set_trial_system_attr(trial._trial_id, self.then._get_generation_key(), 0)
+        self._pick(trial).before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values):  # noqa: D102
+        self._pick(trial).after_trial(study, trial, state, values)
+
+
+class NoRepeat(BaseSampler):
+    """`inner`, redrawn (up to `tries` times, then uniformly at random) when it proposes an evaluated cell.
+
+    In a finite categorical space a converged TPE keeps proposing cells it has seen (a fifth of 200 trials
+    on NAS-Bench-201); a repeat teaches nothing. Only relative samples are checked: independent ones (the
+    start-up phase, random draws) are drawn one parameter at a time and rarely repeat.
+    """
+
+    def __init__(self, inner: BaseSampler, *, seed: int | None = None, tries: int = 20) -> None:
+        self.inner, self.tries = inner, tries
+        self._rng = np.random.default_rng(seed)
+
+    def infer_relative_search_space(self, study, trial):  # noqa: D102
+        return self.inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):  # noqa: D102
+        params = self.inner.sample_relative(study, trial, search_space)
+        if not params:
+            return params
+        names = sorted(params)
+        seen = {tuple(t.params.get(n) for n in names) for t in study.get_trials(deepcopy=False) if t.params}
+        for _ in range(self.tries):
+            if tuple(params[n] for n in names) not in seen:
+                return params
+            params = self.inner.sample_relative(study, trial, search_space)
+        for _ in range(1000):  # uniformly random unseen cell (the space is 15,625 cells, a few hundred seen)
+            params = {
+                n: search_space[n].choices[self._rng.integers(len(search_space[n].choices))] for n in names
+            }
+            if tuple(params[n] for n in names) not in seen:
+                break
+        return params
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # noqa: D102
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial):  # noqa: D102
+        self.inner.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values):  # noqa: D102
+        self.inner.after_trial(study, trial, state, values)
+
+
+def _gamma(fraction: float) -> Callable[[int], int]:
+    return lambda n: math.ceil(fraction * n)
+
+
+def _tpe(**kw: Any) -> Callable[[int], BaseSampler]:
+    return lambda seed: TPESampler(seed=seed, **kw)
+
+
+MV = {"multivariate": True}
+# name -> seed -> sampler. `tpe` is the stock TPESampler (independent per edge for two objectives).
+SAMPLERS: dict[str, Callable[[int], BaseSampler]] = {
+    "random": lambda seed: RandomSampler(seed=seed),
+    "tpe": _tpe(),
+    "tpe_mv": _tpe(**MV),
+    "tpe_mv_group": _tpe(**MV, group=True),
+    "tpe_mv_s5": _tpe(**MV, n_startup_trials=5),
+    "tpe_mv_s20": _tpe(**MV, n_startup_trials=20),
+    "tpe_mv_s30": _tpe(**MV, n_startup_trials=30),
+    "tpe_mv_ei100": _tpe(**MV, n_ei_candidates=100),
+    "tpe_mv_ei1000": _tpe(**MV, n_ei_candidates=1000),
+    "tpe_mv_prior0.3": _tpe(**MV, prior_weight=0.3),
+    "tpe_mv_prior3": _tpe(**MV, prior_weight=3.0),
+    "tpe_mv_g05": _tpe(**MV, gamma=_gamma(0.05)),
+    "tpe_mv_g20": _tpe(**MV, gamma=_gamma(0.2)),
+    "tpe_mv_g30": _tpe(**MV, gamma=_gamma(0.3)),
+    "tpe_g20": _tpe(gamma=_gamma(0.2)),
+    "tpe_mv_norepeat": lambda seed: NoRepeat(TPESampler(seed=seed, **MV), seed=seed),
+    "tpe_mv_s20_norepeat": lambda seed: NoRepeat(TPESampler(seed=seed, **MV, n_startup_trials=20), seed=seed),
+    "tpe_mv_ei100_norepeat": lambda seed: NoRepeat(
+        TPESampler(seed=seed, **MV, n_ei_candidates=100), seed=seed
+    ),
+    "gp": lambda seed: GPSampler(seed=seed),
+    "gp_norepeat": lambda seed: NoRepeat(GPSampler(seed=seed), seed=seed),
+    "gp_log": lambda seed: GPSampler(seed=seed),
+    "tpe_mv_norepeat_log": lambda seed: NoRepeat(TPESampler(seed=seed, **MV), seed=seed),
+    "nsga2": lambda seed: NSGAIISampler(seed=seed),
+    "nsga2_p20": lambda seed: NSGAIISampler(seed=seed, population_size=20),
+    "nsga2_p100": lambda seed: NSGAIISampler(seed=seed, population_size=100),
+    "tpe_mv50_nsga2": lambda seed: Handover(
+        TPESampler(seed=seed, **MV), NSGAIISampler(seed=seed, population_size=50), 50
+    ),
+    "tpe_mv20_nsga2": lambda seed: Handover(
+        TPESampler(seed=seed, **MV), NSGAIISampler(seed=seed, population_size=20), 20
+    ),
+}
+
+
+# Configurations whose sampler is told log(latency) instead of latency (see nb201.run_one).
+LOG_LATENCY = frozenset({"gp_log", "tpe_mv_norepeat_log"})
+
+
+def build_sampler(name: str, seed: int) -> BaseSampler:
+    """A fresh sampler of configuration `name` seeded with `seed`."""
+    if name not in SAMPLERS:
+        raise KeyError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+    with warnings.catch_warnings():
+        # deprecated / experimental TPE options are exactly what is being measured
+        warnings.simplefilter("ignore")
+        return SAMPLERS[name](seed)

@@ -1,0 +1,105 @@
+"""`python -m experiments.bench nb201`: the scoring maths (regret at budgets, CI, ratio, reach) and the command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments.bench import nb201 as bench
+from experiments.bench._nb201_samplers import SAMPLERS, build_sampler
+from nas.benchmarks import nb201
+from nas.benchmarks.regret import Problem
+
+
+def test_summary_regret_ci_ratio_and_reach():
+    random = np.array([[0.5, 0.3, 0.2, 0.1], [0.7, 0.5, 0.2, 0.1]])
+    better = np.array([[0.4, 0.04, 0.02, 0.005], [0.3, 0.2, 0.03, 0.02]])
+    rows = bench.summary({("random", "cpu"): random, ("tpe", "cpu"): better}, budgets=[2, 4, 8])
+    by = {(r["sampler"], r["budget"]): r for r in rows}
+    assert set(by) == {("random", 2), ("random", 4), ("tpe", 2), ("tpe", 4)}  # budget 8 > the runs' length
+    assert by[("tpe", 2)]["regret"] == pytest.approx(0.12)
+    assert by[("tpe", 2)]["ratio_to_random"] == pytest.approx(0.12 / 0.4)
+    assert by[("random", 4)]["ratio_to_random"] == pytest.approx(1.0)
+    # 95 % t-interval of 0.3 and 0.5: 12.706 * sd / sqrt(2)
+    assert by[("random", 2)]["ci95"] == pytest.approx(
+        12.706 * np.std([0.3, 0.5], ddof=1) / np.sqrt(2), rel=1e-3
+    )
+    assert by[("tpe", 4)]["evals_to_95"] == pytest.approx(2.5)  # median of 2 and 3
+    assert by[("tpe", 4)]["reached_99"] == 0.5 and by[("tpe", 4)]["evals_to_99"] == np.inf
+    assert by[("random", 4)]["reached_95"] == 0.0
+
+
+def test_runs_that_find_the_front_score_zero(tmp_path):
+    rng = np.random.default_rng(0)
+    lat = rng.uniform(1, 20, 300)
+    problem = Problem(np.clip(0.4 + lat / 40 + rng.normal(0, 0.05, 300), 0, 1), lat)
+    found = {"sampler": "oracle", "device": "cpu", "rows": [*range(10), *problem.front.tolist()]}
+    blind = {"sampler": "random", "device": "cpu", "rows": list(range(10 + len(problem.front)))}
+    regret = bench.curves([found, blind], {"cpu": problem})
+    assert regret[("oracle", "cpu")][0, -1] == pytest.approx(0.0, abs=1e-12)
+    assert regret[("random", "cpu")][0, -1] > 0
+    assert np.all(np.diff(regret[("random", "cpu")], axis=1) <= 1e-15)
+    assert bench.plot(regret, tmp_path / "regret.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_every_sampler_proposes_cells(full_tables, name):
+    table = nb201.load(full_tables, pickle_dir=full_tables)
+    rows = bench.run_one(table, build_sampler(name, 3), dataset="cifar10", device="raspi4", n=12, seed=3)
+    assert len(rows) == 12 and all(0 <= r < nb201.N_CELLS for r in rows)
+
+
+@pytest.mark.parametrize("name", ["tpe_mv_norepeat", "tpe_mv20_nsga2"])
+def test_wrapped_samplers_are_reproducible_past_their_hand_over(full_tables, name):
+    table = nb201.load(full_tables, pickle_dir=full_tables)
+    runs = [
+        bench.run_one(table, build_sampler(name, 3), dataset="cifar10", device="raspi4", n=30, seed=3)
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+
+
+def test_the_command_resumes_and_reports(full_tables, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(nb201.PICKLE_ENV_VAR, str(full_tables))
+    args = ["--data", str(full_tables), "--samplers", "random,tpe_mv", "--devices", "gold_6226"]
+    args += ["--seeds", "2", "--evaluations", "30", "--out", str(tmp_path)]
+    assert bench.main(args) == 0
+    first = capsys.readouterr().out
+    assert first.count(" seed ") == 4
+    assert bench.main(args) == 0  # every run is in the results file: nothing is run again
+    assert capsys.readouterr().out.count(" seed ") == 0
+    runs = [json.loads(line) for line in (tmp_path / "runs_cifar10_n30.jsonl").read_text().splitlines()]
+    assert sorted((r["sampler"], r["seed"]) for r in runs) == [
+        ("random", 0),
+        ("random", 1),
+        ("tpe_mv", 0),
+        ("tpe_mv", 1),
+    ]
+    assert "tpe_mv" in first and "x random" in first
+    # budget 25 only (the runs are 30 long): a header and one row per sampler
+    assert (tmp_path / "regret.png").is_file() and (tmp_path / "summary.csv").read_text().count("\n") == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--samplers", "random,bogus"], "unknown sampler(s) bogus; valid samplers: random, tpe"),
+        (["--devices", "gpu9000"], "unknown NAS-Bench-201 device 'gpu9000'; valid devices: gold_6226"),
+    ],
+)
+def test_bad_options_say_what_is_valid(full_tables, tmp_path, capsys, args, message):
+    assert bench.main(["--data", str(full_tables), "--out", str(tmp_path), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_norepeat_never_proposes_an_evaluated_cell_after_start_up(full_tables):
+    table = nb201.load(full_tables, pickle_dir=full_tables)
+    # the synthetic table's accuracy is a function of the convolution count: TPE soon repeats its best cells
+    plain = bench.run_one(table, build_sampler("tpe_mv", 0), dataset="cifar10", device="raspi4", n=60, seed=0)
+    rows = bench.run_one(
+        table, build_sampler("tpe_mv_norepeat", 0), dataset="cifar10", device="raspi4", n=60, seed=0
+    )
+    assert len(set(plain)) < 60
+    assert len(set(rows)) == 60
