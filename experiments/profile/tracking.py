@@ -14,14 +14,16 @@ log = logging.getLogger("experiments.profile")
 
 
 def default_logger_cfg() -> dict[str, Any]:
-    """conf/logger/wandb.yaml: commands without a Hydra config (the profile) log as the others do by default."""
-    import yaml
+    """conf/logger/wandb.yaml, resolved (its defaults read WANDB_PROJECT / WANDB_DIR ...): commands without a
+    Hydra config (the profile) log as the others do by default."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     from nas.config import CONF_DIR
 
     try:
-        return dict(yaml.safe_load((CONF_DIR / "logger" / "wandb.yaml").read_text()) or {})
-    except (OSError, yaml.YAMLError):
+        return dict(OmegaConf.to_container(OmegaConf.load(CONF_DIR / "logger" / "wandb.yaml"), resolve=True))
+    except (OSError, OmegaConfBaseException):
         return {"name": "wandb", "mode": "auto"}
 
 
