@@ -23,8 +23,6 @@ def ablate(
     from experiments.ablate import quiet_lightning, run_ablation
 
     overrides = [str(o) for o in overrides]
-    cfg, hydra_node = compose_config(config_name, overrides)
+    cfg, run_dir = compose_config(config_name, overrides)
     quiet_lightning()
-    return run_ablation(
-        cfg, overrides, out_dir=Path(output_dir or hydra_node["run"]["dir"]), config_name=config_name
-    )
+    return run_ablation(cfg, overrides, out_dir=Path(output_dir or run_dir), config_name=config_name)

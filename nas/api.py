@@ -34,8 +34,9 @@ def _hydra() -> Iterator[None]:
         yield
 
 
-def compose_config(config_name: str, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the resolved config as plain data, Hydra's own node) of conf/<config_name>.yaml with `overrides`."""
+def compose_config(config_name: str, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], str]:
+    """(the resolved config as plain data, the command's run folder: hydra.run.dir) of conf/<config_name>.yaml
+    with `overrides`."""
     from hydra import compose
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
@@ -49,10 +50,10 @@ def compose_config(config_name: str, overrides: Sequence[str] = ()) -> tuple[dic
     with _hydra():
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # `${hydra:...}` interpolations resolve as in the command
-    hydra_node = OmegaConf.to_container(cfg.hydra, resolve=True)
+    run_dir = str(OmegaConf.select(cfg, "hydra.run.dir"))  # only it: the sweep keys need a job number
     with open_dict(cfg):
         del cfg["hydra"]
-    return to_plain(cfg), hydra_node  # type: ignore[return-value]
+    return to_plain(cfg), run_dir
 
 
 def train(overrides: Sequence[str] = (), *, output_dir: str | Path | None = None) -> Any:
@@ -61,8 +62,8 @@ def train(overrides: Sequence[str] = (), *, output_dir: str | Path | None = None
     The run folder is `output_dir`, else the command's (hydra.run.dir: outputs/train/<time>_<name>)."""
     from nas.fit import fit
 
-    cfg, hydra_node = compose_config("train", overrides)
-    cfg["output_dir"] = str(output_dir or hydra_node["run"]["dir"])
+    cfg, run_dir = compose_config("train", overrides)
+    cfg["output_dir"] = str(output_dir or run_dir)
     return fit(cfg)
 
 
@@ -77,4 +78,4 @@ def search(overrides: Sequence[str] = (), *, study_dir: str | Path | None = None
     if cfg.get("space") is None:
         names = ", ".join(name for name, _ in list_spaces())
         raise ValueError(f"a search needs a space: add +space=<name> to the overrides; spaces: {names}")
-    return run_search(cfg, study_dir=Path(study_dir or cfg["study_dir"]))
+    return run_search(cfg, study_dir=Path(study_dir or cfg["study_dir"]).absolute())  # as the command

@@ -78,7 +78,7 @@ def test_train_search_and_ablate_help_run_from_an_empty_folder(venv, tmp_path):
     python, env = venv
     work = tmp_path / "work"
     work.mkdir()
-    out = _run([str(python), "-m", "experiments.train", *DATA, "model=lenet5", "trainer.max_epochs=1",
+    out = _run([str(python), "-m", "experiments.train", *DATA, "trainer.max_epochs=1",
                 "trainer.enable_progress_bar=false", "checkpoint=false"], cwd=work, env=env)  # fmt: skip
     assert "val acc" in out and len(list((work / "outputs" / "train").glob("*/metrics.json"))) == 1
 
