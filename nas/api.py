@@ -70,12 +70,13 @@ def train(overrides: Sequence[str] = (), *, output_dir: str | Path | None = None
 def search(overrides: Sequence[str] = (), *, study_dir: str | Path | None = None) -> Any:
     """`python -m nas.search +space=<name> <overrides>`: run or resume the search; its SearchResult.
 
-    The study folder is `study_dir`, else the config's (study_dir: outputs/search/<study_name>)."""
+    The study folder is `study_dir`, else the command's (hydra.run.dir, by default the config's study_dir:
+    outputs/search/<study_name>)."""
     from nas.search.loop import run_search
     from nas.space import list_spaces
 
-    cfg, _ = compose_config("search", overrides)
+    cfg, run_dir = compose_config("search", overrides)
     if cfg.get("space") is None:
         names = ", ".join(name for name, _ in list_spaces())
         raise ValueError(f"a search needs a space: add +space=<name> to the overrides; spaces: {names}")
-    return run_search(cfg, study_dir=Path(study_dir or cfg["study_dir"]).absolute())  # as the command
+    return run_search(cfg, study_dir=Path(study_dir or run_dir).absolute())  # as the command

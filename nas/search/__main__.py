@@ -56,9 +56,12 @@ def _wants_space(argv: list[str]) -> bool:
 
 
 def study_dir(cfg: DictConfig, hc: Any) -> Path:
-    """The study's folder: `study_dir` (relative to where the command was started), not Hydra's job folder,
-    so every job of a -m sweep, on any launcher, and the follow-up run without -m share one study."""
-    path = Path(str(cfg.get("study_dir") or hc.runtime.output_dir))
+    """The study's folder: a single run's Hydra run folder (hydra.run.dir defaults to `study_dir`); under -m,
+    `study_dir` itself (relative to where the command was started), not the job's sweep folder, so every job
+    of a sweep, on any launcher, and the follow-up run without -m share one study."""
+    if hc.mode.name != "MULTIRUN":
+        return Path(hc.runtime.output_dir)
+    path = Path(str(cfg.study_dir))
     return path if path.is_absolute() else Path(hc.runtime.cwd) / path
 
 
