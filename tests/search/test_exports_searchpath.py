@@ -27,7 +27,7 @@ def test_the_front_is_exported_into_the_study_folder_and_trains_by_name_from_the
     assert export["paths"] == [
         str(tmp_path / "outputs" / "search" / "tiny" / "model" / "exported" / f"{export['name']}.yaml")
     ]
-    assert not (CONF_DIR / "model" / "exported").exists()  # nothing written into the package's configs
+    assert not (CONF_DIR / "model" / "exported" / f"{export['name']}.yaml").exists()  # not into the package
     assert study_roots() == [tmp_path / "outputs" / "search" / "tiny"]
 
     model = _compose_train(f"model=exported/{export['name']}", "data=synthetic").model
