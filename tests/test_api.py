@@ -26,7 +26,11 @@ DATA = [
 def test_train_takes_the_command_line_overrides_and_returns_the_fit_result(tmp_path):
     run = api.train([*DATA, "logger=none", "trainer.max_epochs=1", "checkpoint=false"],
                     output_dir=tmp_path / "run")  # fmt: skip
-    assert run.spec["name"] == "simple_cnn" and 0.0 <= run.metrics["val/acc"] <= 1.0 and "test/acc" in run.metrics
+    assert (
+        run.spec["name"] == "simple_cnn"
+        and 0.0 <= run.metrics["val/acc"] <= 1.0
+        and "test/acc" in run.metrics
+    )
     assert (
         json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["val/acc"]
         == run.metrics["val/acc"]
