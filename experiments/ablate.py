@@ -46,6 +46,7 @@ from experiments.ablation.suite import (
 )
 from experiments.ablation.tracking import log_summary
 from nas.cli import error_message, fail, user_errors
+from nas.config import CONFIG_PATH
 from nas.tracking import write_json
 
 RESULT_FILE = "ablation.json"
@@ -194,7 +195,7 @@ def run_ablation(
     return result
 
 
-@hydra.main(config_path="../conf", config_name="ablate", version_base="1.3")
+@hydra.main(config_path=CONFIG_PATH, config_name="ablate", version_base="1.3")
 @user_errors(PROG)
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig

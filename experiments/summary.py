@@ -6,10 +6,10 @@ import hydra
 from omegaconf import DictConfig
 
 from nas.cli import user_errors
-from nas.config import resolve_spec, to_plain
+from nas.config import CONFIG_PATH, resolve_spec, to_plain
 
 
-@hydra.main(config_path="../conf", config_name="summary", version_base="1.3")
+@hydra.main(config_path=CONFIG_PATH, config_name="summary", version_base="1.3")
 @user_errors("summary")
 def main(cfg: DictConfig) -> None:
     from blocks import build_model

@@ -7,7 +7,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from nas.cli import user_errors
-from nas.config import to_plain
+from nas.config import CONFIG_PATH, to_plain
 
 
 def summary_lines(result) -> list[str]:
@@ -29,7 +29,7 @@ def summary_lines(result) -> list[str]:
     return lines
 
 
-@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+@hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")
 @user_errors("train")
 def main(cfg: DictConfig) -> float:
     from nas.fit import fit

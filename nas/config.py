@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 import copy
+import importlib.resources
 from pathlib import Path
 from typing import Any
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# The configs are the `conf` package's data (in the wheel, or this checkout's conf/): Hydra apps read them
+# as CONFIG_PATH, code that lists a config group's files reads CONF_DIR.
+CONF_PACKAGE = "conf"
+CONFIG_PATH = f"pkg://{CONF_PACKAGE}"
+
+
+def conf_dir() -> Path:
+    """The folder of the installed `conf` package (every config group is a sub-folder of it)."""
+    try:
+        root = Path(str(importlib.resources.files(CONF_PACKAGE)))
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "the platform's configs (the `conf` package) are not importable: install the project "
+            "(pip install . or pip install -e .) or run from its checkout"
+        ) from None
+    if not (root / "train.yaml").is_file():
+        raise ModuleNotFoundError(f"the `conf` package at {root} is not this platform's (no train.yaml)")
+    return root
+
+
+CONF_DIR = conf_dir()
 # Keys of the `trainer` group that are ours rather than pytorch_lightning.Trainer's.
 OWN_TRAINER_KEYS = ("channels_last",)
 # Trainer arguments the platform sets itself, and the option a user sets instead.

@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,12 @@ from typing import Any
 from experiments.ablation.config import Composer
 from experiments.ablation.report import fmt_p, human, notes, pct, pm, table_rows, write_csv
 from experiments.ablation.runner import Arm, plan_arm
-from nas.config import CONF_DIR
 
 ROW_KEYS = {"axis", "variant", "overrides", "skip", "requires"}
+# The published tables a suite compares with: $NAS_REFERENCE_DIR, by default ../shared/reference beside the
+# checkout (an installed package has no checkout: set the variable).
+REFERENCE_ENV = "NAS_REFERENCE_DIR"
+DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 
 
 def load_reference(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -40,9 +44,16 @@ def load_reference(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
+def reference_dir() -> Path:
+    """Where suites' reference tables are read: $NAS_REFERENCE_DIR, else the project's shared reference folder
+    (../shared/reference beside the checkout; the tables are read from there, never copied into the package)."""
+    return Path(os.environ.get(REFERENCE_ENV) or DEFAULT_REFERENCE_DIR)
+
+
 def reference_path(suite: dict[str, Any]) -> Path:
+    """The suite's reference table: `suite.reference` as given when absolute, else in reference_dir()."""
     ref = Path(str(suite.get("reference", "")))
-    return ref if ref.is_absolute() else CONF_DIR / "suite" / ref
+    return ref if ref.is_absolute() else reference_dir() / ref
 
 
 def check_suite(suite: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -50,7 +61,11 @@ def check_suite(suite: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     name = suite.get("name", "?")
     path = reference_path(suite)
     if not path.is_file():
-        raise ValueError(f"suite {name!r}: reference table {path} not found")
+        raise ValueError(
+            f"suite {name!r}: reference table {path} not found; the published tables are in the project's shared "
+            f"reference folder: point ${REFERENCE_ENV} at it (export {REFERENCE_ENV}=<folder with "
+            f"{path.name}>) or give the file with suite.reference=<absolute path>"
+        )
     ref = load_reference(path)
     rows = suite.get("rows")
     if not isinstance(rows, list) or not rows:

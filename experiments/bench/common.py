@@ -44,7 +44,7 @@ def compose(args: argparse.Namespace, sampler: str, seed: int) -> dict[str, Any]
         overrides.append(f"sampler.population_size={args.startup}")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = to_plain(hydra_compose("search", overrides=[*overrides, *args.overrides]))
-    cfg["export_dir"] = str(Path(args.out) / "exports")  # keep conf/model/exported for real searches
+    cfg["export_dir"] = str(Path(args.out) / "exports")  # a copy of the front beside the benchmark's outputs
     return cfg
 
 

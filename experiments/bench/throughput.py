@@ -13,6 +13,7 @@ import logging
 import statistics
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -58,7 +59,7 @@ def platform_round(module: Classifier, dm, batches: int, progress: bool) -> floa
         {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "num_sanity_val_steps": 0},
         logger=None,
         callbacks=[monitor],
-        out=CONF_DIR.parent / "outputs" / "bench",
+        out=Path("outputs") / "bench",  # relative to the working directory, like every command's outputs
         limit_train_batches=batches,
         limit_val_batches=0,
         enable_checkpointing=False,

@@ -10,12 +10,14 @@ it lists the spaces. See conf/search.yaml for every option.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from nas.config import to_plain
+from nas.config import CONFIG_PATH, to_plain
 from nas.space import list_spaces
 from nas.tracking import redact_hydra_outputs
 
@@ -53,8 +55,18 @@ def _wants_space(argv: list[str]) -> bool:
     return any(a.lstrip("+~").startswith("space=") or a.split("=")[0] in hydra_flags for a in argv)
 
 
+def study_dir(cfg: DictConfig, hc: Any) -> Path:
+    """The study's folder: a single run's Hydra run folder (hydra.run.dir defaults to `study_dir`); under -m,
+    `study_dir` itself (relative to where the command was started), not the job's sweep folder, so every job
+    of a sweep, on any launcher, and the follow-up run without -m share one study."""
+    if hc.mode.name != "MULTIRUN":
+        return Path(hc.runtime.output_dir)
+    path = Path(str(cfg.study_dir))
+    return path if path.is_absolute() else Path(hc.runtime.cwd) / path
+
+
 def _main_hydra() -> None:
-    @hydra.main(config_path="../../conf", config_name="search", version_base="1.3")
+    @hydra.main(config_path=CONFIG_PATH, config_name="search", version_base="1.3")
     def main(cfg: DictConfig) -> None:
         hc = HydraConfig.get()  # a password in storage.url=... must not stay in .hydra/*.yaml
         redact_hydra_outputs(hc.runtime.output_dir, hc.sweep.dir if hc.mode.name == "MULTIRUN" else None)
@@ -65,7 +77,7 @@ def _main_hydra() -> None:
         from nas.search.loop import run_search
 
         try:
-            result = run_search(to_plain(cfg), study_dir=HydraConfig.get().runtime.output_dir)
+            result = run_search(to_plain(cfg), study_dir=study_dir(cfg, hc))
         except (ValueError, KeyError) as e:
             print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
             sys.exit(2)

@@ -25,6 +25,7 @@ from nas.space import Space, SpecRejected, list_spaces
 SEARCH_KEYS = (
     "space",
     "study_name",
+    "study_dir",
     "n_trials",
     "timeout_s",
     "seed",

@@ -27,7 +27,7 @@ from experiments.ablation.config import (
     validate_options,
 )
 from experiments.ablation.runner import plan_arm
-from experiments.ablation.suite import check_suite, plan_suite
+from experiments.ablation.suite import REFERENCE_ENV, check_suite, plan_suite, reference_path
 from nas.config import CONF_DIR
 
 # Small and RGB, so the colour-space variants apply and get built too (synthetic data is generated at 32 px).
@@ -135,9 +135,24 @@ def test_variants_differ_from_the_baseline_by_exactly_their_overrides(compose, s
         assert (config_key(run_config(var_plain)) != base_key) == run_changed, overrides
 
 
+def test_the_reference_table_is_read_from_the_shared_folder_and_a_missing_one_says_where(
+    suite, tmp_path, monkeypatch
+):
+    assert not (CONF_DIR / "suite" / suite["reference"]).exists()  # not copied into the package
+    monkeypatch.setenv(REFERENCE_ENV, str(tmp_path))
+    with pytest.raises(
+        ValueError, match=rf"{tmp_path}/mishkin2016_caffenet128.csv not found.*{REFERENCE_ENV}"
+    ):
+        check_suite(suite)
+    monkeypatch.delenv(REFERENCE_ENV)
+    assert reference_path(suite).parent.parts[-2:] == ("shared", "reference")
+
+
 def test_every_axis_option_and_suite_row_composes_and_builds_at_small_scale(compose, suite, plan):
     ref = check_suite(suite)
-    with open(CONF_DIR / "suite" / "mishkin2016_caffenet128.csv", newline="") as f:
+    with open(
+        reference_path(suite), newline=""
+    ) as f:  # read from ../shared/reference (or $NAS_REFERENCE_DIR)
         table = {(r["axis"], r["variant"]) for r in csv.DictReader(f)}
     assert {(r["axis"], str(r["variant"])) for r in suite["rows"]} == table == set(ref)
     base = plan(compose, SHARED, [])

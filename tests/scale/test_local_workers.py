@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+import yaml
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from tests.scale.conftest import blocking_fit, counted, fork_worker, kill9, load, wait_for
+from tests.scale.conftest import (
+    OVERRIDES,
+    REPO,
+    SPACE,
+    blocking_fit,
+    counted,
+    fork_worker,
+    kill9,
+    load,
+    wait_for,
+)
 
 
 def test_journal_workers_share_a_study_and_a_killed_one_is_retried_at_once(search_cfg, tmp_path):
@@ -101,3 +117,42 @@ def test_an_ablation_killed_mid_arm_trains_only_the_missing_runs_on_rerun(tmp_pa
     assert len(result["baseline"]["values"]) == 2 and len(result["variants"][0]["values"]) == 2
     assert (half / "config.yaml").read_text() != "half written\n"  # the killed run's folder was redone
     assert len(list(cache.glob("*/seed*.json"))) == 4
+
+
+def _search(argv: list[str], cwd: Path) -> str:
+    """`python -m nas.search <argv>` as a user types it, in `cwd`; its output (the command must succeed)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.run([sys.executable, "-m", "nas.search", *argv], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=540)  # fmt: skip
+    assert proc.returncode == 0, f"{argv}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.slow  # three commands of ~10 s of imports each, two of them starting two workers
+def test_the_local_launcher_recipe_keeps_one_study_that_resumes_and_the_report_run_sees_all(tmp_path):
+    (tmp_path / "conf" / "space").mkdir(parents=True)
+    (tmp_path / "conf" / "space" / "scale_tiny.yaml").write_text(yaml.safe_dump(SPACE))
+    # The README's recipe: storage=journal without a path, so the journal is wherever the study folder is.
+    common = ["+space=scale_tiny", "study_name=rn", "storage=journal", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+              *OVERRIDES]  # fmt: skip
+    sweep = ["-m", "hydra/launcher=local", "worker=range(2)"]
+    study_dir = tmp_path / "outputs" / "search" / "rn"
+    _search([*sweep, *common, "n_trials=2"], tmp_path)
+    journal = study_dir / "journal.log"
+    assert journal.is_file() and not list((tmp_path / "multirun").rglob("journal.log"))
+    assert len(counted(load(JournalStorage(JournalFileBackend(str(journal))), "rn"))) == 2
+
+    _search([*sweep, *common, "n_trials=4"], tmp_path)  # submitted again: the same study, two more trials
+    study = load(JournalStorage(JournalFileBackend(str(journal))), "rn")
+    assert len(counted(study)) == 4 and not list((tmp_path / "multirun").rglob("journal.log"))
+    assert len({t.user_attrs["worker"]["pid"] for t in counted(study)}) >= 2  # workers of both sweeps
+
+    out = _search([*common, "n_trials=4"], tmp_path)  # the follow-up report run, without -m
+    summary = json.loads((study_dir / "summary.json").read_text())
+    assert summary["n_trials"] == 4 and "journal.log" in out
+    assert (
+        len(counted(load(JournalStorage(JournalFileBackend(str(journal))), "rn"))) == 4
+    )  # nothing new trained

@@ -1,4 +1,8 @@
-"""The front exported as model configs (conf/model-style YAML files) that train as they are."""
+"""The front exported as model configs (conf/model-style YAML files) that train as they are.
+
+They go into the study folder's `model/exported/` (EXPORT_SUBDIR), which makes the study folder a Hydra config
+root: `python -m experiments.train model=exported/<name>` finds them through hydra_plugins/cnn_nas_exports.py.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+# Where a study folder holds its exports: <study folder>/model/exported/<name>.yaml (config group model/exported).
+EXPORT_SUBDIR = Path("model") / "exported"
 
 
 def export_name(study_name: str, number: int) -> str:

@@ -15,10 +15,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.config import CONF_DIR
 from nas.search.pareto import front_hypervolume
 from nas.search.plan import SearchPlan
-from nas.search.reporting.exports import export_front
+from nas.search.reporting.exports import EXPORT_SUBDIR, export_front
 from nas.search.reporting.figures import axis_label, optuna_html, pareto_plot
 from nas.search.reporting.tables import table, write_csv
 from nas.tracking import sync_command, write_json
@@ -112,14 +111,16 @@ def write_report(
                     for k, v in optuna_html(study, study_dir / "html", plan.objectives).items()
                 }
             )
-    export_dir = plan.export_dir or CONF_DIR / "model" / "exported"
+    # The study folder is a Hydra config root (model/exported/<name>.yaml): the searchpath plugin
+    # (hydra_plugins/cnn_nas_exports.py) lets `model=exported/<name>` find it; export_dir is an extra copy.
+    export_dir = study_dir / EXPORT_SUBDIR
     exports = export_front(
         front,
         study_name=plan.study_name,
         space=plan.space,
         data=plan.base["data"],
         fidelity=plan.fidelity,
-        dirs=[export_dir, study_dir / "models"],
+        dirs=[export_dir, *([plan.export_dir] if plan.export_dir else [])],
         latency_unit=unit,
         input_size=plan.full["data"].get("image_size"),
     )
