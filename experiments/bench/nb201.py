@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from experiments.bench._nb201_samplers import LOG_LATENCY, SAMPLERS, build_sampler
 from experiments.ablation.stats import summarize
+from experiments.bench._nb201_samplers import LOG_LATENCY, SAMPLERS, build_sampler
 from nas.benchmarks import nb201
 from nas.benchmarks.regret import Problem, evaluations_to_reach
 
