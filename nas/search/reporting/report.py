@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.config import CONF_DIR
 from nas.search.pareto import front_hypervolume
 from nas.search.plan import SearchPlan
-from nas.search.reporting.exports import export_front
+from nas.search.reporting.exports import export_front, trial_checkpoints
 from nas.search.reporting.figures import axis_label, optuna_html, pareto_plot
 from nas.search.reporting.tables import table, write_csv
 from nas.tracking import sync_command, write_json
@@ -122,6 +122,7 @@ def write_report(
         dirs=[export_dir, study_dir / "models"],
         latency_unit=unit,
         input_size=plan.full["data"].get("image_size"),
+        checkpoints=trial_checkpoints(trials),
     )
     write_json(
         study_dir / "summary.json",
