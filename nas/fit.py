@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
-from blocks.cost import count_macs, count_params
 from nas.config import make_callbacks, make_trainer, resolve_spec, validate_trainer
+from nas.latency.costs import spec_costs
 from nas.module import Classifier, NonFiniteLossError
 from nas.optim import validate_optim
 from nas.tracking import (
@@ -85,7 +86,18 @@ class RunResult:
 
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Check every part of a config that can be checked without training; returns the resolved spec."""
-    from blocks import build_model
+    return checked(cfg)[0]
+
+
+def checked(
+    cfg: dict[str, Any], costs: Mapping[str, int] | None = None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """`validate`, also returning the network's {"params", "macs"} at the spec's input size.
+
+    The network is built once, on the meta device (no weights), and run once to count its MACs: that raises
+    on unknown blocks and impossible shapes. A caller that already counted the resolved spec passes `costs`
+    and nothing is built.
+    """
     from nas.data import validate_data_config
 
     for key in ("data", "model", "optim", "trainer"):
@@ -96,10 +108,11 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     validate_logger(cfg.get("logger") or {"name": "none"})
     validate_trainer(cfg["trainer"])
     spec = resolve_spec(cfg)
-    build_model(spec)  # raises on unknown blocks / impossible shapes
+    if costs is None:
+        costs = spec_costs(spec)  # raises on unknown blocks / impossible shapes
     if cfg.get("ckpt_path"):
         validate_resume(Path(cfg["ckpt_path"]), spec)
-    return spec
+    return spec, {"params": int(costs["params"]), "macs": int(costs["macs"])}
 
 
 def validate_resume(path: Path, spec: dict[str, Any]) -> None:
@@ -128,6 +141,7 @@ def fit(
     tags: list[str] | None = None,
     verbose: bool = True,
     summary: dict[str, Any] | None = None,
+    costs: Mapping[str, int] | None = None,
 ) -> RunResult:
     """Train, validate and (if `cfg.test`) test one configuration; save its record in `cfg.output_dir`.
 
@@ -136,10 +150,13 @@ def fit(
     device from `nas.tracking.latency_summary`, a trial's number and parameters). With a `latency` section
     in `cfg` (`+latency=cpu` on the train command) the latency is measured after training and logged too.
     A run that raises is logged with its state (FAIL / PRUNED / INTERRUPTED) and exit code, then re-raised.
+
+    `costs`: {"params", "macs"} of the resolved spec when the caller counted them already (a search trial):
+    then the network is built only once, for training.
     """
     from nas.data import build_datamodule
 
-    spec = validate(cfg)
+    spec, costs = checked(cfg, costs)
     seed = int(cfg.get("seed", 0))
     out = Path(cfg.get("output_dir") or f"outputs/runs/{time.strftime('%Y%m%d-%H%M%S')}")
     name = str(cfg.get("name") or spec.get("name", "run"))
@@ -158,8 +175,7 @@ def fit(
         batch_size=int(data_cfg.get("batch_size", 128)),
         channels_last=bool(trainer_cfg.get("channels_last", False)),
     )
-    params = count_params(module.model)
-    macs = count_macs(module.model, (1, spec["in_channels"], spec["input_size"], spec["input_size"]))
+    params, macs = costs["params"], costs["macs"]
     logger = make_logger(
         cfg.get("logger") or {"name": "none"},
         out,

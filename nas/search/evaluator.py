@@ -117,6 +117,7 @@ class TrainingEvaluator(Evaluator):
                     tags=self.tags,
                     verbose=False,
                     summary=trial_summary(candidate.number, trial.params, candidate.attrs),
+                    costs=_trained_costs(candidate),
                 )
             for cb in callbacks:  # multi-process trials: rank 0 decided, through the storage
                 cb.check_pruned()
@@ -147,6 +148,15 @@ class TrainingEvaluator(Evaluator):
             )
             return Evaluation("FAIL", reason, attrs)
         return Evaluation("COMPLETE", "", {**attrs, "accuracy": float(accuracy)})
+
+
+def _trained_costs(candidate: Candidate) -> dict[str, int] | None:
+    """The trial's counted params / MACs when it trains the network it deploys (same input size), so `fit`
+    neither builds nor counts it again; None (fit counts) when the fidelity trains it at another size."""
+    a = candidate.attrs
+    if candidate.trained != candidate.deployed or a.get("n_params") is None or a.get("macs") is None:
+        return None
+    return {"params": int(a["n_params"]), "macs": int(a["macs"])}
 
 
 def is_out_of_memory(e: BaseException) -> bool:

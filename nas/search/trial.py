@@ -233,7 +233,7 @@ class TrialRunner:
             return self._reuse(trial, *found, attrs)
 
         # Through the module attribute, so a test can replace the latency measurement.
-        latency, record = latencies.latency_objective(deployed, plan.latency)
+        latency, record = latencies.latency_objective(deployed, plan.latency, costs=cost)
         attrs.update(
             latency=float(latency),
             latency_unit=record.get("unit", ""),

@@ -223,7 +223,7 @@ def test_ctrl_c_records_the_trial_and_resume_retries_it(search_cfg, tmp_path, mo
 def test_failing_trials_are_recorded_and_max_failures_stops_the_search(search_cfg, tmp_path, monkeypatch):
     import nas.latency
 
-    def broken(spec, cfg):
+    def broken(spec, cfg, **kwargs):
         raise RuntimeError("device lost")
 
     monkeypatch.setattr(nas.latency, "latency_objective", broken)

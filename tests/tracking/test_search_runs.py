@@ -82,14 +82,15 @@ def test_summary_run_holds_table_plot_importances_and_front_artifact(tiny_search
     assert {"trial", "state", "on_front", "accuracy", "latency", "n_params", "macs", "param.act"} <= set(cols)
     # the Pareto front as a W&B scatter plot panel
     assert run["charts"] == {"pareto/trials": "wandb/scatter/v0", "importance/bar": "wandb/bar/v0"}
-    # the front as a model artifact: config + weights of every front trial
+    # the front as a model artifact: config, ONNX file (trained weights) + weights of every front trial
     (art,) = [a for a in run["artifacts"] if a["type"] == "model"]
     assert art["name"] == "tiny-front"
     names = [e["name"] for e in art["metadata"]["front"]]
     assert len(names) == len(result.front)
-    for name in names:
-        assert {f"{name}.yaml", f"{name}.ckpt"} <= set(art["files"])
+    for name, entry in zip(names, art["metadata"]["front"], strict=True):
+        assert {f"{name}.yaml", f"{name}.onnx", f"{name}.ckpt"} <= set(art["files"])
         assert Path(art["local"][f"{name}.ckpt"]).is_file()
+        assert entry["onnx"] == f"{name}.onnx" and entry["onnx_weights"] == "trained"
     # the most accurate front architecture retrained at full fidelity: its own run, its weights in the artifact
     (again,) = result.retrained
     (retrain,) = runs_under(study_dir / "retrain")

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.search.pareto import front_hypervolume
 from nas.search.plan import SearchPlan
-from nas.search.reporting.exports import EXPORT_SUBDIR, export_front
+from nas.search.reporting.exports import EXPORT_SUBDIR, export_front, trial_checkpoints
 from nas.search.reporting.figures import axis_label, optuna_html, pareto_plot
 from nas.search.reporting.tables import table, write_csv
 from nas.tracking import sync_command, write_json
@@ -123,6 +123,7 @@ def write_report(
         dirs=[export_dir, *([plan.export_dir] if plan.export_dir else [])],
         latency_unit=unit,
         input_size=plan.full["data"].get("image_size"),
+        checkpoints=trial_checkpoints(trials),
     )
     write_json(
         study_dir / "summary.json",

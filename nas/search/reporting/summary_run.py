@@ -4,8 +4,8 @@ One run per report (job_type "summary", group = the study name) holds: a Table o
 (state, objectives, costs, spec parameters, whether it is on the front), the front as a Table, the Pareto
 front as a W&B scatter plot and as the report's figure (front staircase + reference networks), parameter
 importances for accuracy (Table + bar chart + summary), the retrained architectures (retrain_top_k), and
-the front architectures as a `model` Artifact: each one's exported config and, when its checkpoint is on
-this machine, its trained weights (and its full-fidelity weights when it was retrained).
+the front architectures as a `model` Artifact: each one's exported config and ONNX file and, when its
+checkpoint is on this machine, its trained weights (and its full-fidelity weights when it was retrained).
 
 Weights: search trials keep their `last.ckpt` while they are on the front (nas.search.followups.FrontWeights
 deletes the others as the search goes).
@@ -25,12 +25,11 @@ from typing import Any
 import optuna
 
 from nas.search.objectives import ATTR_OF
-from nas.search.reporting.exports import export_name
+from nas.search.reporting.exports import CHECKPOINT, export_name
 from nas.tracking import finish_run, init_run, redact
 
 log = logging.getLogger("nas.tracking")
 
-CHECKPOINT = Path("checkpoints") / "last.ckpt"
 TRIAL_COLUMNS = (
     "trial",
     "state",
@@ -250,8 +249,9 @@ def _front_artifact(
     files: Mapping[str, str],
     summary: Mapping[str, Any],
 ) -> Any:
-    """The front as one `model` artifact: <name>.yaml (exported config) and <name>.ckpt (weights at the search
-    fidelity) per trial, plus <name>.retrained.ckpt for those retrained at full fidelity (retrain_top_k)."""
+    """The front as one `model` artifact: <name>.yaml (exported config), its ONNX file (<name>.onnx, or
+    <name>.init.onnx with random-init weights) and <name>.ckpt (weights at the search fidelity) per trial,
+    plus <name>.retrained.ckpt for those retrained at full fidelity (retrain_top_k)."""
     import wandb  # local: W&B takes seconds to import: only when a summary run is logged
 
     by_trial = {e["trial"]: e for e in exports}
@@ -261,7 +261,8 @@ def _front_artifact(
         artifact_name(plan.study_name),
         type="model",
         description=f"Pareto front of study {plan.study_name} (space {plan.space.name}): exported model configs "
-        "and trained weights (Lightning checkpoints; Classifier.load_from_checkpoint rebuilds each network)",
+        "and ONNX files, and trained weights (Lightning checkpoints; Classifier.load_from_checkpoint rebuilds each "
+        "network)",
         metadata={},
     )
     for r in front:
@@ -275,6 +276,12 @@ def _front_artifact(
         if paths and Path(paths[-1]).is_file():
             art.add_file(str(paths[-1]), name=f"{name}.yaml")  # small: copied, later exports may rewrite it
             entry["config"] = f"{name}.yaml"
+        onnx = (by_trial.get(r["trial"]) or {}).get("onnx") or {}
+        if onnx.get("paths") and Path(onnx["paths"][-1]).is_file():
+            # copied: a later report rewrites the file (e.g. random-init -> trained once the weights are here)
+            file = Path(onnx["paths"][-1]).name
+            art.add_file(onnx["paths"][-1], name=file)
+            entry.update(onnx=file, onnx_weights=onnx["weights"])
         out = dirs.get(r["trial"])
         ckpt = Path(out) / CHECKPOINT if out else None
         if ckpt is not None and ckpt.is_file():
