@@ -33,7 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas import latency as latencies
 from nas.search import optuna_internals as internals
-from nas.search.evaluator import Candidate, Evaluation, Evaluator, failure_reason
+from nas.search.evaluator import Candidate, Evaluation, Evaluator, chance_reason, failure_reason
 from nas.search.guard import StopRequested
 from nas.search.objectives import ATTR, values_of
 from nas.search.plan import SearchPlan
@@ -55,7 +55,9 @@ RESULT_ATTRS = (
     "metrics",
     "train_time_s",
     "images_per_s",
-    "output_dir",
+    "val_size",
+    "not_trained",
+    "not_trained_reason",
 )
 # How each outcome is recorded: (Optuna state, the `state` user attribute, extra marks).
 ENDINGS: dict[str, tuple[TrialState, str, dict[str, Any]]] = {
@@ -250,7 +252,14 @@ class TrialRunner:
         evaluation = self._evaluate(trial, candidate, trials)
         attrs.update(evaluation.attrs)
         if evaluation.state == "COMPLETE":
-            outcome = self._end(trial, "COMPLETE", "", attrs, values=values_of(attrs, plan.objectives))
+            # A network at chance is a result (the sampler learns from it) but never a front member.
+            why = chance_reason(
+                attrs["accuracy"], attrs.get("val_size"), int(trained["num_classes"]), plan.chance_alpha
+            )
+            if why:
+                attrs.update(not_trained=True, not_trained_reason=why)
+            values = values_of(attrs, plan.objectives)
+            outcome = self._end(trial, "COMPLETE", why or "", attrs, values=values)
         else:
             outcome = self._end(trial, evaluation.state, evaluation.reason, attrs)
         self.evaluator.finished(trial, evaluation)
@@ -286,6 +295,11 @@ class TrialRunner:
         # Same study: the trial number; another study of the storage: "<study>#<number>".
         source = earlier.number if study_name == self.study.study_name else f"{study_name}#{earlier.number}"
         attrs = {**attrs, **copied, "reused_from": source}
+        # The source's files, pointed at, not owned: `output_dir` is a trial's own folder (the study deletes
+        # the checkpoints of its own trials off the front), and a reused trial has none.
+        where = earlier.user_attrs.get("source_output_dir") or earlier.user_attrs.get("output_dir")
+        if where:
+            attrs["source_output_dir"] = where
         violation = self._latency_violation(
             float(attrs.get("latency", math.nan)), attrs.get("latency_unit", "")
         )
@@ -294,7 +308,10 @@ class TrialRunner:
         if earlier.state == TrialState.PRUNED:
             return self._end(trial, "PRUNED", f"same spec as trial {source}, which was pruned", attrs)
         values = values_of(attrs, self.plan.objectives)
-        return self._end(trial, "REUSED", f"same spec as trial {source}: result reused", attrs, values=values)
+        reason = f"same spec as trial {source}: result reused"
+        if attrs.get("not_trained"):
+            reason += f" ({attrs.get('not_trained_reason', 'not trained')})"
+        return self._end(trial, "REUSED", reason, attrs, values=values)
 
     # ----------------------------------------------------------------------------------------- helpers
 
