@@ -130,7 +130,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
         f"pruner {plan.pruner.get('name')} | fidelity {plan.fidelity['epochs']} epoch(s), fraction "
         f"{plan.base['data'].get('fraction')}, {plan.base['data'].get('image_size')} px\nstorage {url}"
     )
-    weights = FrontWeights(plan.front_dims)
+    weights = FrontWeights(plan.front_dims, study_dir)
     with InterruptGuard(notify=echo) as guard:
         stop = _trials(plan, study, study_dir, guard, weights, done, echo)
         echo(f"stopped: {stop.reason}")
@@ -152,7 +152,7 @@ def _trials(
     """Run trials until a stop rule fires; the study is read once per iteration and that read is shared."""
     max_retry = lost_trial_retries(plan.storage)
     runner = TrialRunner(
-        plan, study, TrainingEvaluator(plan, study_dir, guard), SingleFidelity(plan.fidelity)
+        plan, study, TrainingEvaluator(plan, study_dir, guard), SingleFidelity(plan.fidelity), guard=guard
     )
     start = time.monotonic()
     stop = Stop()
