@@ -70,12 +70,17 @@ def test_other_training_options_are_not_reused_or_resumed(search_cfg, tmp_path, 
                        space=space)  # fmt: skip
     run_search({**other, "study_name": "other"}, study_dir=tmp_path / "b")
     assert len(calls) == 2 and "reused_from" not in load(url, "other").trials[0].user_attrs
+    # bf16 in another study of the storage: trained again, not the fp32 result.
+    mixed = search_cfg("n_trials=1", "latency.mode=macs", "reuse=storage", f"storage.url={url}",
+                       "trainer.precision=bf16-mixed", space=space)  # fmt: skip
+    run_search({**mixed, "study_name": "mixed"}, study_dir=tmp_path / "c")
+    assert len(calls) == 3 and "reused_from" not in load(url, "mixed").trials[0].user_attrs
     # Resuming study tiny with bf16 is refused, naming the option that differs.
     bf16 = search_cfg("n_trials=2", "latency.mode=macs", "reuse=storage", f"storage.url={url}",
                       "trainer.precision=bf16-mixed", space=space)  # fmt: skip
     with pytest.raises(ValueError, match=r"trainer\.precision"):
         run_search(bf16, study_dir=tmp_path / "a")
-    assert len(calls) == 2
+    assert len(calls) == 3
 
 
 def test_a_result_pruned_by_another_pruner_is_trained_again(search_cfg, tmp_path, tiny_space, fake_fit):
