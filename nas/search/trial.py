@@ -67,8 +67,6 @@ RESULT_ATTRS = (
     "train_time_s",
     "images_per_s",
     "val_size",
-    "not_trained",
-    "not_trained_reason",
 )
 # How each outcome is recorded: (Optuna state, the `state` user attribute, extra marks).
 ENDINGS: dict[str, tuple[TrialState, str, dict[str, Any]]] = {
@@ -247,6 +245,7 @@ class TrialRunner:
         attrs["run_key"] = plan.run_key(trained)
         attrs["pruner"] = dict(plan.pruner)  # a PRUNED result is reused only under the same pruner
 
+        attrs["num_classes"] = int(trained["num_classes"])
         found = self._find_duplicate(attrs["run_key"], trial.number, trials)
         if found is None and plan.reuse != "none":
             # The claim: another worker drawing the same network now waits for this trial instead of
@@ -280,12 +279,7 @@ class TrialRunner:
         evaluation = self._evaluate(trial, candidate, trials)
         attrs.update(evaluation.attrs)
         if evaluation.state == "COMPLETE":
-            # A network at chance is a result (the sampler learns from it) but never a front member.
-            why = chance_reason(
-                attrs["accuracy"], attrs.get("val_size"), int(trained["num_classes"]), plan.chance_alpha
-            )
-            if why:
-                attrs.update(not_trained=True, not_trained_reason=why)
+            why = self._chance(attrs, int(trained["num_classes"]))
             values = values_of(attrs, plan.objectives)
             outcome = self._end(trial, "COMPLETE", why or "", attrs, values=values)
         else:
@@ -337,11 +331,21 @@ class TrialRunner:
             return self._end(trial, "PRUNED", f"same spec as trial {source}, which was pruned", attrs)
         values = values_of(attrs, self.plan.objectives)
         reason = f"same spec as trial {source}: result reused"
-        if attrs.get("not_trained"):
-            reason += f" ({attrs.get('not_trained_reason', 'not trained')})"
-        return self._end(trial, "REUSED", reason, attrs, values=values)
+        why = self._chance(attrs, int(attrs["num_classes"]))
+        return self._end(trial, "REUSED", f"{reason} ({why})" if why else reason, attrs, values=values)
 
     # ----------------------------------------------------------------------------------------- helpers
+
+    def _chance(self, attrs: dict[str, Any], num_classes: int) -> str | None:
+        """Mark `attrs` not trained when its accuracy is not above chance under this study's `chance_alpha`
+        (also for a reused result: the source's study may have tested at another level, or not at all).
+        A network at chance is still a result the sampler learns from, but never a front member."""
+        attrs.pop("not_trained", None)
+        attrs.pop("not_trained_reason", None)
+        why = chance_reason(attrs["accuracy"], attrs.get("val_size"), num_classes, self.plan.chance_alpha)
+        if why:
+            attrs.update(not_trained=True, not_trained_reason=why)
+        return why
 
     def _find_duplicate(
         self, run_key: str, number: int, trials: Sequence[FrozenTrial]

@@ -52,3 +52,19 @@ def test_a_network_at_chance_is_recorded_as_not_trained_and_left_off_the_front(
     assert hv["value"] == pytest.approx(hypervolume(pts(result.front), dirs, hv["reference"]))
     assert hv["value"] < hypervolume(pts(front(unmarked, dims)), dirs, hv["reference"])
     assert (tmp_path / "study" / "pareto.png").stat().st_size > 0
+
+
+def test_a_reused_result_is_tested_against_chance_by_the_study_reusing_it(
+    search_cfg, tmp_path, tiny_space, fake_fit
+):
+    calls = fake_fit(lambda spec: 0.1, val_size=200)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    space = fixed(copy.deepcopy(tiny_space))
+    common = ("n_trials=1", "latency.mode=macs", "reuse=storage", f"storage.url={url}")
+    untested = run_search(search_cfg(*common, "chance_alpha=null", space=space), study_dir=tmp_path / "a")
+    assert [r["trial"] for r in untested.front] == [0]  # no test: at chance, yet on that study's front
+    tested = run_search({**search_cfg(*common, "chance_alpha=0.01", space=space), "study_name": "b"},
+                        study_dir=tmp_path / "b")  # fmt: skip
+    (t,) = optuna.load_study(study_name="b", storage=url).trials
+    assert len(calls) == 1 and t.user_attrs["reused_from"] == "tiny#0" and t.user_attrs["not_trained"] is True
+    assert tested.front == [] and "not above chance" in t.user_attrs["reason"]
