@@ -35,6 +35,7 @@ TRIAL_COLUMNS = (
     "trial",
     "state",
     "on_front",
+    "not_trained",
     "accuracy",
     "latency",
     "latency_unit",
