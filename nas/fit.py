@@ -79,6 +79,7 @@ class RunResult:
     reason: str = ""
     checkpoint: str | None = None
     seed: int = 0
+    val_size: int | None = None  # validation images the val/ metrics were measured on
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -268,6 +269,7 @@ def fit(
         reason=reason,
         checkpoint=ckpt_cb.last_model_path or ckpt_cb.best_model_path if ckpt_cb else None,
         seed=seed,
+        val_size=dm.val_size if getattr(dm, "splits", None) else None,
     )
     write_json(out / "metrics.json", result.to_dict())
     return result

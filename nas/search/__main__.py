@@ -17,6 +17,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from nas.cli import user_errors
 from nas.config import CONFIG_PATH, to_plain
 from nas.space import list_spaces
 from nas.tracking import redact_hydra_outputs
@@ -39,20 +40,11 @@ def space_listing() -> str:
     return "\n".join(lines)
 
 
-def _wants_space(argv: list[str]) -> bool:
-    """Whether the command line picks a space (or asks Hydra itself for help / the config)."""
-    hydra_flags = (
-        "--help",
-        "-h",
-        "--hydra-help",
-        "--cfg",
-        "-c",
-        "--info",
-        "-i",
-        "--resolve",
-        "--shell-completion",
-    )
-    return any(a.lstrip("+~").startswith("space=") or a.split("=")[0] in hydra_flags for a in argv)
+def _wants_hydra(argv: list[str]) -> bool:
+    """Whether Hydra must see the command line: it picks a space, or passes any flag (`--help`, `-cn`, `-sc`,
+    `--version`, `-m`, `--experimental-rerun`, ...: Hydra's own, all of them). Only plain `key=value`
+    overrides without a space are answered here, with the space listing, without starting Hydra."""
+    return any(a.startswith("-") or a.lstrip("+~").startswith("space=") for a in argv)
 
 
 def study_dir(cfg: DictConfig, hc: Any) -> Path:
@@ -67,6 +59,7 @@ def study_dir(cfg: DictConfig, hc: Any) -> Path:
 
 def _main_hydra() -> None:
     @hydra.main(config_path=CONFIG_PATH, config_name="search", version_base="1.3")
+    @user_errors("search")  # below hydra.main: a bad input is one message and exit status 2, no traceback
     def main(cfg: DictConfig) -> None:
         hc = HydraConfig.get()  # a password in storage.url=... must not stay in .hydra/*.yaml
         redact_hydra_outputs(hc.runtime.output_dir, hc.sweep.dir if hc.mode.name == "MULTIRUN" else None)
@@ -76,15 +69,11 @@ def _main_hydra() -> None:
         # The search stack (torch, Lightning, Optuna) takes seconds to import: not paid for the listing above.
         from nas.search.loop import run_search
 
-        try:
-            result = run_search(to_plain(cfg), study_dir=study_dir(cfg, hc))
-        except (ValueError, KeyError) as e:
-            print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
-            sys.exit(2)
+        result = run_search(to_plain(cfg), study_dir=study_dir(cfg, hc))
         if result.interrupted:
             sys.exit(130)
         if result.failed:
-            print(f"error: {result.stopped}", file=sys.stderr)
+            print(f"search: error: {result.stopped}", file=sys.stderr)
             sys.exit(1)
 
     main()
@@ -93,7 +82,7 @@ def _main_hydra() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: list the spaces, or hand the command line to Hydra."""
     argv = sys.argv[1:] if argv is None else argv
-    if not _wants_space(argv):
+    if not _wants_hydra(argv):
         print(space_listing())
         return 0
     _main_hydra()

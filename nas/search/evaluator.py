@@ -43,7 +43,9 @@ class Candidate:
 @dataclass
 class Evaluation:
     """What evaluating a candidate gave: a state (COMPLETE, PRUNED or FAIL), why, and attributes to record
-    (COMPLETE: `accuracy` at least; `metrics`, `train_time_s`, `output_dir`, a failure's `traceback`)."""
+    (COMPLETE: `accuracy` at least; `metrics`, `train_time_s`, `output_dir`, `val_size` (the validation images
+    the accuracy was measured on: the trial then tests it against chance, `chance_reason`), a failure's
+    `traceback`)."""
 
     state: str
     reason: str = ""
@@ -147,7 +149,27 @@ class TrainingEvaluator(Evaluator):
                 else f"non-finite {plan.metric} ({accuracy})"
             )
             return Evaluation("FAIL", reason, attrs)
-        return Evaluation("COMPLETE", "", {**attrs, "accuracy": float(accuracy)})
+        return Evaluation("COMPLETE", "", {**attrs, "accuracy": float(accuracy), "val_size": result.val_size})
+
+
+def chance_reason(accuracy: float, n: int | None, num_classes: int, alpha: float | None) -> str | None:
+    """Why an accuracy on `n` validation images is not clearly above chance (1 / num_classes), or None.
+
+    A one-sided exact binomial test: correct answers k = round(accuracy * n) against guessing; the network
+    counts as trained when P(K >= k | guessing) < `alpha`. None (trained) without `n` or `alpha`.
+    """
+    if alpha is None or not n or num_classes < 2:
+        return None
+    from scipy.stats import binomtest  # local: scipy's import costs ~0.3 s, paid by completed trials only
+
+    k = min(n, max(0, round(accuracy * n)))
+    p = binomtest(k, n, 1.0 / num_classes, alternative="greater").pvalue
+    if p < alpha:
+        return None
+    return (
+        f"not trained: accuracy {accuracy:.4f} on {n} validation images is not above chance "
+        f"(1/{num_classes}) at p < {alpha:g} (one-sided binomial test, p = {p:.3g})"
+    )
 
 
 def _trained_costs(candidate: Candidate) -> dict[str, int] | None:

@@ -211,13 +211,24 @@ class FrontWeights:
 
     A trial that falls off the front never comes back (it is dominated by a completed trial for good), so
     disk use stays about the front's size, and each call looks only at the trials it has not seen yet and
-    at those it kept. Running trials are never touched (they are not finished).
+    at those it kept. Running trials are never touched (they are not finished). Only files a trial owns are
+    deleted: its own `output_dir`, under the study's folder `root`; a reused trial points at its source's
+    files (`source_output_dir`, maybe another study's front) and owns none.
     """
 
-    def __init__(self, dims: Sequence[str]) -> None:
+    def __init__(self, dims: Sequence[str], root: Path) -> None:
         self.dims = list(dims)
+        self.root = Path(root).resolve()
         self._seen: set[int] = set()
         self._kept: dict[int, Path] = {}  # trial number -> run folder whose checkpoints were kept
+
+    def _owned(self, t: FrozenTrial) -> Path | None:
+        """The run folder `t` owns under the study's folder, or None."""
+        out = t.user_attrs.get("output_dir")
+        if not out or t.user_attrs.get("reused_from") is not None:
+            return None
+        path = Path(out).resolve()
+        return path if path.is_relative_to(self.root) else None
 
     def prune(self, trials: Sequence[FrozenTrial]) -> list[Path]:
         """Update with the study's `trials` (as just read); returns the checkpoints deleted."""
@@ -227,13 +238,16 @@ class FrontWeights:
         for t in finished:
             if t.number not in self._seen:
                 self._seen.add(t.number)
-                if t.user_attrs.get("output_dir"):
-                    check[t.number] = Path(t.user_attrs["output_dir"])
-        # By folder: a reused duplicate on the front shares the folder of the trial it copies.
+                owned = self._owned(t)
+                if owned is not None:
+                    check[t.number] = owned
+        # By folder: a reused duplicate on the front points at the folder of the trial it copies.
         keep = {
-            Path(t.user_attrs["output_dir"])
+            Path(where).resolve()
             for t in finished
-            if t.number in on_front and t.user_attrs.get("output_dir")
+            if t.number in on_front
+            for where in (t.user_attrs.get("output_dir"), t.user_attrs.get("source_output_dir"))
+            if where
         }
         removed: list[Path] = []
         self._kept = {}

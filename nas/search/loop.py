@@ -24,13 +24,22 @@ from tqdm.auto import tqdm
 from nas.search.evaluator import TrainingEvaluator
 from nas.search.followups import FrontWeights, retrain_top, run_baselines
 from nas.search.guard import InterruptGuard, StopRequested
-from nas.search.pareto import dominated_by, front, records
+from nas.search.objectives import ATTR_OF
+from nas.search.pareto import dominated_by, front, records, trained
 from nas.search.plan import SearchPlan
 from nas.search.reporting.report import write_report
 from nas.search.reporting.summary_run import log_study
 from nas.search.scheduler import SingleFidelity
 from nas.search.storage import check_distributed, lost_trial_retries, make_storage, storage_url
-from nas.search.study import counted, latency_identity, make_pruner, make_sampler, open_study, study_identity
+from nas.search.study import (
+    counted,
+    hypervolume_reference,
+    latency_identity,
+    make_pruner,
+    make_sampler,
+    open_study,
+    study_identity,
+)
 from nas.search.trial import TrialRunner
 from nas.search.workers import budget, can_wait, fail_lost, poll_seconds
 
@@ -96,7 +105,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
         fidelity=plan.identity_fidelity(),
         data=str(plan.base["data"].get("name")),
         latency=latency_identity(plan.latency),
-        training={"optim": plan.base["optim"], "metric": plan.metric},
+        training=plan.training_identity(),
     )
     study, resumed = open_study(
         study_name=plan.study_name,
@@ -106,6 +115,8 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
         identity=identity,
         space_raw=plan.space.raw,
     )
+    # Fixed when the study is created where the constraints bound the front's costs (else at its first front).
+    hypervolume_reference(study, plan.front_dims, bounds=plan.hypervolume_bounds())
     trials = study.get_trials(deepcopy=False)
     if resumed and plan.seed is not None:
         # A resumed run must not replay the first run's draws (they would all be duplicates): the seed moves on
@@ -119,7 +130,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
         f"pruner {plan.pruner.get('name')} | fidelity {plan.fidelity['epochs']} epoch(s), fraction "
         f"{plan.base['data'].get('fraction')}, {plan.base['data'].get('image_size')} px\nstorage {url}"
     )
-    weights = FrontWeights(plan.front_dims)
+    weights = FrontWeights(plan.front_dims, study_dir)
     with InterruptGuard(notify=echo) as guard:
         stop = _trials(plan, study, study_dir, guard, weights, done, echo)
         echo(f"stopped: {stop.reason}")
@@ -141,7 +152,7 @@ def _trials(
     """Run trials until a stop rule fires; the study is read once per iteration and that read is shared."""
     max_retry = lost_trial_retries(plan.storage)
     runner = TrialRunner(
-        plan, study, TrainingEvaluator(plan, study_dir, guard), SingleFidelity(plan.fidelity)
+        plan, study, TrainingEvaluator(plan, study_dir, guard), SingleFidelity(plan.fidelity), guard=guard
     )
     start = time.monotonic()
     stop = Stop()
@@ -258,9 +269,13 @@ def _finish(
             interrupted = True
     stop_fields = {"stopped": stop.reason, "failures": stop.failures} if stop.failed else None
     n_counted = sum(counted(t) for t in trials)
+    observed = {
+        d: [float(r[ATTR_OF[d]]) for r in recs if trained(r) and r.get(ATTR_OF[d]) is not None] for d in dims
+    }
+    reference = hypervolume_reference(study, dims, bounds=plan.hypervolume_bounds(), observed=observed)
     report = write_report(
         plan, study, study_dir, trials=trials, recs=recs, front=fr, n_counted=n_counted, storage=url,
-        baselines=baselines, retrained=retrained, stop=stop_fields, echo=echo,
+        baselines=baselines, retrained=retrained, stop=stop_fields, echo=echo, reference=reference,
     )  # fmt: skip
     weights.prune(trials)
     log_study(
@@ -321,7 +336,6 @@ def quiet() -> Iterator[None]:
         with warnings.catch_warnings():
             for pattern in NOISY_WARNINGS:
                 warnings.filterwarnings("ignore", message=pattern)
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
             yield
     finally:
         optuna.logging.set_verbosity(verbosity)

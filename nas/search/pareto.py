@@ -78,6 +78,19 @@ def hypervolume(
     return area
 
 
+def state_of(trial: Any) -> str:
+    """A trial's state for reports: Optuna's state decides (the `state` user attribute can say COMPLETE for a
+    trial told FAIL, e.g. by a second Ctrl-C or a lost-trial retry racing a live worker); marks only refine it:
+    a PRUNED trial marked `rejected` is REJECTED, a FAIL marked `surplus` is SURPLUS."""
+    name = trial.state.name
+    a = trial.user_attrs
+    if name == "PRUNED" and a.get("rejected"):
+        return "REJECTED"
+    if name == "FAIL" and a.get("surplus"):
+        return "SURPLUS"
+    return name
+
+
 def records(trials: Sequence[Any]) -> list[dict[str, Any]]:
     """Flat, JSON-friendly records of finished trials (optuna FrozenTrials)."""
     out = []
@@ -86,7 +99,8 @@ def records(trials: Sequence[Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "trial": t.number,
-                "state": a.get("state") or t.state.name,
+                "state": state_of(t),
+                "not_trained": bool(a.get("not_trained", False)),
                 "accuracy": a.get("accuracy"),
                 "latency": a.get("latency"),
                 "latency_unit": a.get("latency_unit"),
@@ -106,9 +120,10 @@ def records(trials: Sequence[Any]) -> list[dict[str, Any]]:
 def front(recs: Sequence[Mapping[str, Any]], dims: Sequence[str]) -> list[dict[str, Any]]:
     """The non-dominated COMPLETE records over `dims` (e.g. accuracy, latency), sorted by the second dim.
 
-    A reused duplicate is left out when the trial it copies is there (one row per architecture).
+    A record marked `not_trained` (accuracy not clearly above chance) is never on it. A reused duplicate is
+    left out when the trial it copies is there (one row per architecture).
     """
-    done = [r for r in recs if r["state"] == "COMPLETE" and all(_finite(r.get(ATTR_OF[d])) for d in dims)]
+    done = [r for r in recs if trained(r) and all(_finite(r.get(ATTR_OF[d])) for d in dims)]
     done = [r for r in done if r.get("reused_from") is None] + [
         r
         for r in done
@@ -120,6 +135,11 @@ def front(recs: Sequence[Mapping[str, Any]], dims: Sequence[str]) -> list[dict[s
     out = [dict(done[i]) for i in idx]
     key = ATTR_OF[dims[1]] if len(dims) > 1 else ATTR_OF[dims[0]]
     return sorted(out, key=lambda r: (r[key], r["trial"]))
+
+
+def trained(rec: Mapping[str, Any]) -> bool:
+    """Whether a record is a COMPLETE trial whose network learnt something (not marked `not_trained`)."""
+    return rec.get("state") == "COMPLETE" and not rec.get("not_trained")
 
 
 def _finite(v: Any) -> bool:
@@ -137,12 +157,17 @@ def dominated_by(
     return [r["trial"] for r in front if dominates([float(r[ATTR_OF[d]]) for d in dims], b, dirs)]
 
 
-def front_hypervolume(front: Sequence[Mapping[str, Any]], dims: Sequence[str]) -> dict[str, Any] | None:
-    """{value, reference} of a two-dimensional front: the reference is accuracy 0 and 1.1 x the worst value
-    of the second quantity when it is minimised (0 otherwise); None without a front or for other dims."""
+def front_hypervolume(
+    front: Sequence[Mapping[str, Any]], dims: Sequence[str], reference: Sequence[float]
+) -> dict[str, Any] | None:
+    """{value, reference} of a two-dimensional front against the study's fixed `reference` point
+    (nas.search.study.hypervolume_reference); None without a front or for other dims.
+
+    The reference is the study's, never the front's own worst point: with a fixed reference the value is
+    Pareto-compliant (a point that dominates another never lowers it) and comparable across resumes.
+    """
     pts = [[float(r[ATTR_OF[d]]) for d in dims] for r in front]
     if not pts or len(dims) != 2:
         return None
-    worst = max(p[1] for p in pts) * 1.1 if OBJECTIVES[dims[1]] == "minimize" else 0.0
-    reference = [0.0, worst]
-    return {"value": hypervolume(pts, [OBJECTIVES[d] for d in dims], reference), "reference": reference}
+    value = hypervolume(pts, [OBJECTIVES[d] for d in dims], reference)
+    return {"value": value, "reference": [float(v) for v in reference]}

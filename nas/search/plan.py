@@ -5,8 +5,6 @@ configs (for `nas.fit.fit`) that trials, baselines and retraining use.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -16,6 +14,7 @@ from typing import Any
 
 from nas.config import resolve_spec
 from nas.fit import validate
+from nas.identity import identity_key, training_identity
 from nas.latency import LatencyConfig, spec_costs
 from nas.search.objectives import OBJECTIVES
 from nas.search.storage import STORAGES
@@ -32,6 +31,7 @@ SEARCH_KEYS = (
     "objectives",
     "latency_budget_ms",
     "metric",
+    "chance_alpha",
     "fidelity",
     "max_failures",
     "max_rejected",
@@ -77,6 +77,7 @@ class SearchPlan:
     timeout_s: float | None = None
     latency_budget_ms: float | None = None
     metric: str = "val/acc"
+    chance_alpha: float | None = 0.01  # a completed trial not above chance at this level is "not trained"
     max_failures: int = 5
     max_rejected: int = 500
     baselines: dict[str, Any] = field(default_factory=dict)
@@ -170,6 +171,7 @@ class SearchPlan:
             timeout_s=_positive(timeout, "timeout_s", allow_none=True),
             latency_budget_ms=budget,
             metric=str(cfg.get("metric") or "val/acc"),
+            chance_alpha=_alpha(cfg.get("chance_alpha", 0.01)),
             max_failures=_int(cfg.get("max_failures", 5), "max_failures", 1),
             max_rejected=_int(cfg.get("max_rejected", 500), "max_rejected", 1),
             baselines=baselines,
@@ -253,18 +255,28 @@ class SearchPlan:
         return trained, deployed, cost
 
     def run_key(self, resolved_spec: Mapping[str, Any]) -> str:
-        """Hash of what determines a trial's result: the sized spec, the fidelity, the data, optimiser, seed."""
-        spec = {k: v for k, v in resolved_spec.items() if k != "name"}
-        what = {
-            "spec": spec,
-            "data": self.base["data"],
-            "optim": self.base["optim"],
-            "epochs": self.fidelity["epochs"],
-            "seed": self.seed,
-            "metric": self.metric,
-        }
-        blob = json.dumps(what, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+        """Hash of what determines a trial's result: the run config at the search fidelity (nas.identity: data,
+        optimiser, trainer, seed, the device it trains on) with the sized spec as its model, and the metric."""
+        cfg = self.run_config({}, output_dir="", name="")
+        cfg["model"] = {k: v for k, v in resolved_spec.items() if k != "name"}
+        cfg["metric"] = self.metric
+        return identity_key(cfg)
+
+    def training_identity(self) -> dict[str, Any]:
+        """What decides a trial's training besides its architecture (nas.identity), as a study stores it."""
+        cfg = self.run_config({}, output_dir="", name="")
+        cfg.pop("model")
+        return {**training_identity(cfg), "metric": self.metric}
+
+    def hypervolume_bounds(self) -> dict[str, float | None]:
+        """Upper bounds the space's constraints (and latency_budget_ms) put on each minimised front quantity:
+        the study's hypervolume reference (nas.search.study.hypervolume_reference)."""
+        limit = {k: hi for k, (_, hi) in self.space.constraints.bounds.items()}
+        mode = LatencyConfig.from_cfg(self.latency).mode
+        lat = limit.get("latency_ms") if mode in LATENCY_MS_MODES else limit.get(mode)
+        if mode in LATENCY_MS_MODES and self.latency_budget_ms is not None:
+            lat = self.latency_budget_ms if lat is None else min(lat, self.latency_budget_ms)
+        return {"latency": lat, "params": limit.get("params"), "macs": limit.get("macs")}
 
     def identity_fidelity(self) -> dict[str, Any]:
         """The fidelity as a study stores it (effective values, validation split included)."""
@@ -313,6 +325,14 @@ def _data_at_fidelity(data: Mapping[str, Any], fidelity: Mapping[str, Any]) -> d
     if fidelity.get("image_size") is not None:
         out["image_size"] = fidelity["image_size"]
     return out
+
+
+def _alpha(v: Any) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < float(v) < 1.0:
+        raise ValueError(f"chance_alpha must be a significance level in (0, 1), or null (no test), got {v!r}")
+    return float(v)
 
 
 def _choice(v: Any, what: str, valid: tuple[str, ...]) -> str:

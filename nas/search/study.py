@@ -14,14 +14,14 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.latency import LatencyConfig, device_fingerprint
-from nas.search.objectives import ATTR, directions
+from nas.search.objectives import ATTR, OBJECTIVES, directions
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def check_identity(study: optuna.Study, identity: Mapping[str, Any]) -> None:
         "fidelity": "fidelity",
         "data": "dataset",
         "latency": "latency device",
-        "training": "training (optimiser, metric)",
+        "training": "training (data, optimiser, trainer, seed, device, metric)",
     }
     diffs = []
     for key, label in what.items():
@@ -197,6 +197,10 @@ def check_identity(study: optuna.Study, identity: Mapping[str, Any]) -> None:
             old, new = stored.get(key), identity.get(key)
             if key == "space_hash":
                 old, new = f"{stored.get('space')} ({old})", f"{identity.get('space')} ({new})"
+            elif isinstance(old, Mapping) and isinstance(
+                new, Mapping
+            ):  # only what differs, e.g. trainer.precision
+                old, new = _differing(_norm(old), _norm(new))
             diffs.append(f"{label}: study has {old}, this run asks for {new}")
     if diffs:
         raise ValueError(
@@ -206,6 +210,21 @@ def check_identity(study: optuna.Study, identity: Mapping[str, Any]) -> None:
             + "\nUse a new study_name=<name> for this search (or run "
             "the original configuration to resume the study)."
         )
+
+
+def _differing(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> tuple[dict, dict]:
+    """The dotted keys whose values differ between two nested mappings: ({key: old}, {key: new})."""
+    a: dict[str, Any] = {}
+    b: dict[str, Any] = {}
+    for k in sorted(set(old) | set(new)):
+        x, y = old.get(k), new.get(k)
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            da, db = _differing(x, y, f"{prefix}{k}.")
+            a.update(da)
+            b.update(db)
+        elif x != y:
+            a[prefix + k], b[prefix + k] = x, y
+    return a, b
 
 
 def _norm(v: Any) -> Any:
@@ -228,3 +247,48 @@ def counted(trial: FrozenTrial) -> bool:
 def n_counted(study: optuna.Study) -> int:
     """Finished trials that count toward the budget."""
     return sum(counted(t) for t in study.get_trials(deepcopy=False))
+
+
+HV_REFERENCE = ATTR + "hypervolume_reference"
+# Without a bound from the constraints, a minimised quantity's reference is this multiple of its largest value
+# among the trained trials when the study first reports a front, then fixed.
+HV_HEADROOM = 2.0
+
+
+def hypervolume_reference(
+    study: optuna.Study,
+    dims: Sequence[str],
+    *,
+    bounds: Mapping[str, float | None],
+    observed: Mapping[str, Sequence[float]] | None = None,
+) -> list[float] | None:
+    """The study's hypervolume reference point over `dims`, fixed once and recorded in its user attributes.
+
+    Per quantity: 0 for a maximised one (accuracy); for a minimised one its upper bound from the space's
+    constraints (`bounds`, known when the study is created), else HV_HEADROOM x its largest `observed` value
+    at the first front. Every later report of the study (resumed, or in another worker) reads the recorded
+    point, so the hypervolume only grows as the front improves and compares across resumes. None while a
+    quantity has neither a bound nor observed values.
+    """
+    stored = study.user_attrs.get(HV_REFERENCE)
+    if stored and list(stored.get("dims", ())) == list(dims):
+        return [float(v) for v in stored["point"]]
+    point, sources = [], []
+    for d in dims:
+        if OBJECTIVES[d] == "maximize":
+            point.append(0.0)
+            continue
+        seen = list((observed or {}).get(d, ()))
+        if bounds.get(d) is not None:
+            point.append(float(bounds[d]))  # type: ignore[arg-type]
+            sources.append(f"{d}: the space's upper bound")
+        elif seen:
+            point.append(HV_HEADROOM * max(float(v) for v in seen))
+            sources.append(
+                f"{d}: {HV_HEADROOM:g} x the largest of {len(seen)} trained trials at the first front"
+            )
+        else:
+            return None
+    # Two workers may record it at once; the storage keeps the last write and every later report reads it.
+    study.set_user_attr(HV_REFERENCE, {"dims": list(dims), "point": point, "source": "; ".join(sources)})
+    return point

@@ -21,6 +21,7 @@ Every trial ends in `TrialRunner._end` (state, reason, attributes, values -> `te
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import traceback
@@ -33,13 +34,23 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas import latency as latencies
 from nas.search import optuna_internals as internals
-from nas.search.evaluator import Candidate, Evaluation, Evaluator, failure_reason
-from nas.search.guard import StopRequested
+from nas.search.evaluator import Candidate, Evaluation, Evaluator, chance_reason, failure_reason
+from nas.search.guard import InterruptGuard, StopRequested
 from nas.search.objectives import ATTR, values_of
 from nas.search.plan import SearchPlan
 from nas.search.scheduler import Scheduler
+from nas.search.storage import lost_trial_retries
 from nas.search.study import make_sampler
-from nas.search.workers import WORKER_ATTR, heartbeat, identity, is_surplus, trial_seed
+from nas.search.workers import (
+    WORKER_ATTR,
+    can_wait,
+    fail_lost,
+    heartbeat,
+    identity,
+    is_surplus,
+    poll_seconds,
+    trial_seed,
+)
 from nas.space import Constraints, SpecRejected
 
 # Trial user attributes copied when a duplicate spec reuses an earlier result.
@@ -55,7 +66,7 @@ RESULT_ATTRS = (
     "metrics",
     "train_time_s",
     "images_per_s",
-    "output_dir",
+    "val_size",
 )
 # How each outcome is recorded: (Optuna state, the `state` user attribute, extra marks).
 ENDINGS: dict[str, tuple[TrialState, str, dict[str, Any]]] = {
@@ -108,16 +119,21 @@ class TrialRunner:
     """Runs trials of one study (ask -> checks -> evaluate -> tell), recording everything on the trial."""
 
     def __init__(
-        self, plan: SearchPlan, study: optuna.Study, evaluator: Evaluator, scheduler: Scheduler
+        self,
+        plan: SearchPlan,
+        study: optuna.Study,
+        evaluator: Evaluator,
+        scheduler: Scheduler,
+        *,
+        guard: InterruptGuard | None = None,
     ) -> None:
         self.plan = plan
         self.study = study
         self.evaluator = evaluator
         self.scheduler = scheduler
+        self.guard = guard  # a Ctrl-C while waiting for another worker's twin trial ends the wait
         self._written: dict[str, Any] = {}  # user attributes already written on the current trial
-        self._others: dict[str, tuple[str, FrozenTrial]] | None = (
-            None  # reuse=storage: other studies' run keys
-        )
+        self._others: dict[str, list[tuple[str, FrozenTrial]]] | None = None  # reuse=storage: by run key
 
     def run(self, trials: Sequence[FrozenTrial] | None = None) -> Outcome:
         """Ask for a trial, evaluate it, tell the result; an unexpected error fails the trial, not the search.
@@ -227,8 +243,21 @@ class TrialRunner:
         if broken:
             return self._end(trial, "REJECTED", "constraint: " + "; ".join(broken), attrs)
         attrs["run_key"] = plan.run_key(trained)
+        attrs["pruner"] = dict(plan.pruner)  # a PRUNED result is reused only under the same pruner
 
+        attrs["num_classes"] = int(trained["num_classes"])
         found = self._find_duplicate(attrs["run_key"], trial.number, trials)
+        if found is None and plan.reuse != "none":
+            # The claim: another worker drawing the same network now waits for this trial instead of
+            # training it too; this one waits for an earlier claim in turn.
+            self._record(trial, {"run_key": attrs["run_key"], "pruner": attrs["pruner"]})
+            twin = self._wait_for_twin(trial, attrs["run_key"])
+            if twin is not None and self.guard is not None and self.guard.requested:
+                return self._end(trial, "INTERRUPTED", f"interrupted while waiting for trial {twin}", attrs)
+            if twin is not None:
+                found = self._find_duplicate(
+                    attrs["run_key"], trial.number, self.study.get_trials(deepcopy=False)
+                )
         if found is not None:
             return self._reuse(trial, *found, attrs)
 
@@ -250,7 +279,9 @@ class TrialRunner:
         evaluation = self._evaluate(trial, candidate, trials)
         attrs.update(evaluation.attrs)
         if evaluation.state == "COMPLETE":
-            outcome = self._end(trial, "COMPLETE", "", attrs, values=values_of(attrs, plan.objectives))
+            why = self._chance(attrs, int(trained["num_classes"]))
+            values = values_of(attrs, plan.objectives)
+            outcome = self._end(trial, "COMPLETE", why or "", attrs, values=values)
         else:
             outcome = self._end(trial, evaluation.state, evaluation.reason, attrs)
         self.evaluator.finished(trial, evaluation)
@@ -286,6 +317,11 @@ class TrialRunner:
         # Same study: the trial number; another study of the storage: "<study>#<number>".
         source = earlier.number if study_name == self.study.study_name else f"{study_name}#{earlier.number}"
         attrs = {**attrs, **copied, "reused_from": source}
+        # The source's files, pointed at, not owned: `output_dir` is a trial's own folder (the study deletes
+        # the checkpoints of its own trials off the front), and a reused trial has none.
+        where = earlier.user_attrs.get("source_output_dir") or earlier.user_attrs.get("output_dir")
+        if where:
+            attrs["source_output_dir"] = where
         violation = self._latency_violation(
             float(attrs.get("latency", math.nan)), attrs.get("latency_unit", "")
         )
@@ -294,9 +330,22 @@ class TrialRunner:
         if earlier.state == TrialState.PRUNED:
             return self._end(trial, "PRUNED", f"same spec as trial {source}, which was pruned", attrs)
         values = values_of(attrs, self.plan.objectives)
-        return self._end(trial, "REUSED", f"same spec as trial {source}: result reused", attrs, values=values)
+        reason = f"same spec as trial {source}: result reused"
+        why = self._chance(attrs, int(attrs["num_classes"]))
+        return self._end(trial, "REUSED", f"{reason} ({why})" if why else reason, attrs, values=values)
 
     # ----------------------------------------------------------------------------------------- helpers
+
+    def _chance(self, attrs: dict[str, Any], num_classes: int) -> str | None:
+        """Mark `attrs` not trained when its accuracy is not above chance under this study's `chance_alpha`
+        (also for a reused result: the source's study may have tested at another level, or not at all).
+        A network at chance is still a result the sampler learns from, but never a front member."""
+        attrs.pop("not_trained", None)
+        attrs.pop("not_trained_reason", None)
+        why = chance_reason(attrs["accuracy"], attrs.get("val_size"), num_classes, self.plan.chance_alpha)
+        if why:
+            attrs.update(not_trained=True, not_trained_reason=why)
+        return why
 
     def _find_duplicate(
         self, run_key: str, number: int, trials: Sequence[FrozenTrial]
@@ -306,19 +355,53 @@ class TrialRunner:
         if self.plan.reuse == "none":
             return None
         for t in trials:
-            if (
-                t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                and t.number != number
-                and _reusable(t, run_key)
-            ):
+            if t.number != number and self._reusable(t, run_key):
                 return self.study.study_name, t
         if self.plan.reuse == "storage":
-            return self._other_studies().get(run_key)
+            return next(
+                (
+                    (name, t)
+                    for name, t in self._other_studies().get(run_key, ())
+                    if self._reusable(t, run_key)
+                ),
+                None,
+            )
         return None
 
-    def _other_studies(self) -> dict[str, tuple[str, FrozenTrial]]:
-        """run key -> (study, trial) of the finished trials of the storage's other studies with the same latency
-        device, read once per run: they are other searches (e.g. a benchmark's earlier runs)."""
+    def _reusable(self, t: FrozenTrial, run_key: str) -> bool:
+        """Whether finished trial `t` gave this run key's result: COMPLETE, or PRUNED by the same pruner (a
+        trial pruned by another study's pruner might have completed under this one's)."""
+        a = t.user_attrs
+        if a.get("run_key") != run_key or a.get("rejected"):
+            return False
+        if t.state == TrialState.PRUNED:
+            return _norm(a.get("pruner")) == _norm(self.plan.pruner)
+        return t.state == TrialState.COMPLETE
+
+    def _wait_for_twin(self, trial: optuna.Trial, run_key: str) -> int | None:
+        """Wait while a RUNNING trial of this study with the same run key and a lower number (it claimed the
+        network first, in another worker) trains it; returns its number, None when there was none.
+
+        Waits only where a dead worker's trial is detected (nas.search.workers.can_wait); lost trials are
+        failed meanwhile, as the run loop does, and a Ctrl-C ends the wait.
+        """
+        waited = None
+        while True:
+            running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            twins = [
+                t.number
+                for t in running
+                if t.number < trial.number and t.user_attrs.get("run_key") == run_key
+            ]
+            if not twins or not can_wait(self.study) or (self.guard is not None and self.guard.requested):
+                return waited
+            waited = twins[0]
+            fail_lost(self.study, max_retry=lost_trial_retries(self.plan.storage), trials=running)
+            time.sleep(poll_seconds(self.study))
+
+    def _other_studies(self) -> dict[str, list[tuple[str, FrozenTrial]]]:
+        """run key -> [(study, trial)] of the finished trials of the storage's other studies with the same
+        latency device, read once per run: they are other searches (e.g. a benchmark's earlier runs)."""
         if self._others is None:
             self._others = {}
             storage = internals.storage_of(self.study)
@@ -332,7 +415,7 @@ class TrialRunner:
                 for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
                     key = t.user_attrs.get("run_key")
                     if key and not t.user_attrs.get("rejected"):
-                        self._others.setdefault(key, (name, t))
+                        self._others.setdefault(key, []).append((name, t))
         return self._others
 
     def _latency_violation(self, latency: float, unit: str) -> str | None:
@@ -347,5 +430,6 @@ class TrialRunner:
         return "; ".join(found) or None
 
 
-def _reusable(t: FrozenTrial, run_key: str) -> bool:
-    return t.user_attrs.get("run_key") == run_key and not t.user_attrs.get("rejected")
+def _norm(v: Any) -> str:
+    """A config as a comparable string (stored attributes come back from JSON)."""
+    return json.dumps(v, sort_keys=True, default=str)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nas.pareto import front_indices
-from nas.pareto import hypervolume as pareto_hypervolume
 
 from nas.benchmarks.regret import Problem, evaluations_to_reach, front_mask, hypervolume
+from nas.search.pareto import front_indices
+from nas.search.pareto import hypervolume as pareto_hypervolume
 
 
 def test_hypervolume_of_rectangles():

@@ -70,3 +70,45 @@ def identity():
         )
 
     return make
+
+
+@pytest.fixture
+def fake_fit(monkeypatch):
+    """fake_fit(accuracy_of, val_size=1000) replaces nas.fit.fit: nothing trains, the validation accuracy is
+    `accuracy_of(sized spec)` (an exception it raises is raised by fit), and the run folder gets a checkpoint
+    file; returns the list of run names fit was called for."""
+    from pathlib import Path
+
+    import nas.fit
+
+    calls: list[str] = []
+
+    def make(accuracy_of, val_size: int = 1000) -> list[str]:
+        def fit(cfg, **kwargs):
+            calls.append(cfg["name"])
+            spec = nas.fit.resolve_spec(cfg)
+            accuracy = accuracy_of(spec)
+            out = Path(cfg["output_dir"])
+            (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (out / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+            return nas.fit.RunResult(
+                name=cfg["name"], output_dir=str(out), spec=spec, params=1, macs=1,
+                metrics={"val/acc": accuracy}, wall_time_s=0.01, train_images_per_s=1.0, val_size=val_size,
+            )  # fmt: skip
+
+        monkeypatch.setattr(nas.fit, "fit", fit)
+        return calls
+
+    return make
+
+
+def fixed(space: dict, **choices) -> dict:
+    """`space` with every parameter fixed to one value (its first choice / low), or to `choices[name]` (a list)."""
+    for name, p in space["params"].items():
+        if "choices" in p:
+            p["choices"] = list(choices.get(name, [p["choices"][0]]))
+        elif name in choices:
+            p.update(low=min(choices[name]), high=max(choices[name]))
+        else:
+            p["high"] = p["low"]
+    return space

@@ -54,3 +54,80 @@ def test_a_baseline_is_dominated_by_the_front_rows_better_in_both():
     assert dominated_by({"accuracy": 0.8, "latency": 2.0}, rows, ["accuracy", "latency"]) == [0]
     assert dominated_by({"accuracy": 0.95, "latency": 0.4}, rows, ["accuracy", "latency"]) == []
     assert dominated_by({"accuracy": None, "latency": 0.4}, rows, ["accuracy", "latency"]) == []
+
+
+def test_hypervolume_with_the_study_reference_grows_as_the_front_improves():
+    # Issue example: the front's own reference (1.1 x its slowest) scored 8.1, then 3.675 after adding a
+    # point that dominates one of it. A reference fixed with the study only lets the value grow.
+    import optuna
+
+    from nas.search.pareto import front_hypervolume
+    from nas.search.study import HV_REFERENCE, hypervolume_reference
+
+    dims = ["accuracy", "latency"]
+    rows = [
+        {"trial": 0, "state": "COMPLETE", "accuracy": 0.8, "latency": 1.0},
+        {"trial": 1, "state": "COMPLETE", "accuracy": 0.9, "latency": 10.0},
+    ]
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    assert hypervolume_reference(study, dims, bounds={"latency": None}) is None  # nothing to fix it from yet
+    ref = hypervolume_reference(study, dims, bounds={"latency": None}, observed={"latency": [1.0, 10.0]})
+    assert ref == [0.0, 20.0] and study.user_attrs[HV_REFERENCE]["point"] == ref
+    before = front_hypervolume(front(rows, dims), dims, ref)["value"]
+    rows.append({"trial": 2, "state": "COMPLETE", "accuracy": 0.95, "latency": 5.0})
+    fr = front(rows, dims)
+    assert [r["trial"] for r in fr] == [0, 2]
+    # Resumed later with other observations: the recorded point stays.
+    again = hypervolume_reference(study, dims, bounds={"latency": None}, observed={"latency": [5.0]})
+    after = front_hypervolume(fr, dims, again)["value"]
+    assert again == ref and after > before
+    assert before == pytest.approx(0.9 * 10 + 0.8 * 9) and after == pytest.approx(0.95 * 15 + 0.8 * 4)
+    # A bound from the space's constraints is the reference from the start.
+    bounded = optuna.create_study(directions=["maximize", "minimize"])
+    assert hypervolume_reference(bounded, dims, bounds={"latency": 12.0}) == [0.0, 12.0]
+
+
+def test_reports_trust_optunas_state_over_the_state_attribute():
+    # Recorded COMPLETE in its attributes, then told FAIL (a second Ctrl-C between the two writes, or a
+    # lost-trial failure racing a live worker): not on the front.
+    from optuna.trial import TrialState, create_trial
+
+    from nas.search.pareto import records
+
+    attrs = {"state": "COMPLETE", "accuracy": 0.9, "latency": 1.0, "spec": {}}
+    told_fail = create_trial(state=TrialState.FAIL, user_attrs=attrs)
+    told_fail.number = 0
+    done = create_trial(
+        state=TrialState.COMPLETE, values=[0.5, 2.0], user_attrs={**attrs, "accuracy": 0.5, "latency": 2.0}
+    )
+    done.number = 1
+    rejected = create_trial(state=TrialState.PRUNED, user_attrs={"state": "REJECTED", "rejected": True})
+    rejected.number = 2
+    recs = records([told_fail, done, rejected])
+    assert [r["state"] for r in recs] == ["FAIL", "COMPLETE", "REJECTED"]
+    assert [r["trial"] for r in front(recs, ["accuracy", "latency"])] == [1]
+
+
+def test_a_network_at_chance_is_never_on_the_front():
+    recs = [
+        {"trial": 0, "state": "COMPLETE", "accuracy": 0.1, "latency": 0.5, "not_trained": True},
+        {"trial": 1, "state": "COMPLETE", "accuracy": 0.7, "latency": 2.0, "not_trained": False},
+    ]
+    assert [r["trial"] for r in front(recs, ["accuracy", "latency"])] == [1]
+
+
+@pytest.mark.parametrize(
+    "accuracy, n, trained",
+    [(0.1, 2000, False), (0.12, 2000, True), (0.11, 2000, False), (0.5, 10, True), (0.3, 10, False)],
+)
+def test_the_chance_test_is_a_one_sided_binomial_test(accuracy, n, trained):
+    from scipy.stats import binom
+
+    from nas.search.evaluator import chance_reason
+
+    k = round(accuracy * n)
+    assert (binom.sf(k - 1, n, 0.1) < 0.01) == trained  # P(K >= k) under guessing, the definition
+    why = chance_reason(accuracy, n, 10, 0.01)
+    assert (why is None) == trained
+    if not trained:
+        assert "not trained" in why and f"{n} validation images" in why and "1/10" in why

@@ -48,9 +48,15 @@ def pareto_plot(
         return [float(r[xk]) for r in ok], [float(r[yk]) for r in ok]
 
     fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=120)
-    done = [r for r in recs if r.get("state") == "COMPLETE"]
+    done = [r for r in recs if r.get("state") == "COMPLETE" and not r.get("not_trained")]
     x, y = pts(done)
     ax.scatter(x, y, s=18, c="0.7", label=f"trials ({len(x)})", zorder=2)
+    # Networks at chance accuracy: drawn apart, never part of the front (nas.search.pareto.front).
+    ux, uy = pts([r for r in recs if r.get("state") == "COMPLETE" and r.get("not_trained")])
+    if ux:
+        ax.scatter(
+            ux, uy, s=22, marker="x", c="tab:orange", label=f"not trained: at chance ({len(ux)})", zorder=2
+        )
     fx, fy = pts(front)
     if fx:
         order = sorted(range(len(fx)), key=lambda i: fx[i])

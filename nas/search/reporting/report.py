@@ -46,13 +46,16 @@ def write_report(
     retrained: Sequence[Mapping[str, Any]] = (),
     stop: Mapping[str, Any] | None = None,
     echo: Callable[[str], None] = print,
+    reference: Sequence[float] | None = None,
 ) -> Report:
     """Write every report file of a search from its results and print the front.
 
     `trials`: all of the study's trials (for the counts per state); `recs`: the records of the finished ones
     the report shows (surplus trials left out); `front`: their front; `baselines` (with `dominated_by`) and
     `retrained`: the follow-ups' records; `stop`: fields added to summary.json when the search stopped
-    on an error (`stopped`, `failures`). `study` is read only for Optuna's HTML figures.
+    on an error (`stopped`, `failures`); `reference`: the study's fixed hypervolume reference point
+    (nas.search.study.hypervolume_reference; no hypervolume without it). `study` is read only for Optuna's
+    HTML figures.
     """
     dims = plan.front_dims
     unit = next((r.get("latency_unit") for r in recs if r.get("latency_unit")), "")
@@ -86,7 +89,8 @@ def write_report(
         "states": {s.name: sum(t.state == s for t in trials) for s in TrialState},
         "rejected": sum(r["state"] == "REJECTED" for r in recs),
         "latency_unit": unit,
-        "hypervolume": front_hypervolume(front, dims),
+        "not_trained": sum(bool(r.get("not_trained")) for r in recs),
+        "hypervolume": front_hypervolume(front, dims, reference) if reference is not None else None,
     }
     write_json(study_dir / "front.json", {**summary, "front": list(front), "baselines": list(baselines)})
     write_csv(study_dir / "front.csv", front)

@@ -34,6 +34,7 @@ TRIAL_COLUMNS = (
     "trial",
     "state",
     "on_front",
+    "not_trained",
     "accuracy",
     "latency",
     "latency_unit",
@@ -255,7 +256,10 @@ def _front_artifact(
     import wandb  # local: W&B takes seconds to import: only when a summary run is logged
 
     by_trial = {e["trial"]: e for e in exports}
-    dirs = {t.number: t.user_attrs.get("output_dir") for t in study.get_trials(deepcopy=False)}
+    dirs = {  # a reused trial's weights are its source's
+        t.number: t.user_attrs.get("output_dir") or t.user_attrs.get("source_output_dir")
+        for t in study.get_trials(deepcopy=False)
+    }
     entries = []
     art = wandb.Artifact(
         artifact_name(plan.study_name),
