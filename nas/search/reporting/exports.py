@@ -34,12 +34,14 @@ def export_name(study_name: str, number: int) -> str:
 
 
 def trial_checkpoints(trials: Iterable[Any]) -> dict[int, Path]:
-    """trial number -> its checkpoint path (`output_dir`/checkpoints/last.ckpt), whether or not it exists."""
-    return {
-        t.number: Path(t.user_attrs["output_dir"]) / CHECKPOINT
-        for t in trials
-        if t.user_attrs.get("output_dir")
-    }
+    """trial number -> its checkpoint path (`output_dir`/checkpoints/last.ckpt, or the source trial's for a
+    reused result: `source_output_dir`), whether or not it exists."""
+    out = {}
+    for t in trials:
+        where = t.user_attrs.get("output_dir") or t.user_attrs.get("source_output_dir")
+        if where:
+            out[t.number] = Path(where) / CHECKPOINT
+    return out
 
 
 def export_front(
