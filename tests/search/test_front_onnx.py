@@ -70,3 +70,17 @@ def test_front_onnx_files_hold_the_trained_weights_and_match_pytorch(search_cfg,
 
 def _trials(study_dir: Path) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name="tiny", storage=f"sqlite:///{study_dir / 'study.db'}").trials
+
+
+def test_a_reused_front_trial_ships_the_source_trials_weights(tmp_path):
+    from types import SimpleNamespace
+
+    from nas.search.reporting.exports import CHECKPOINT, trial_checkpoints
+
+    own = SimpleNamespace(number=0, user_attrs={"output_dir": str(tmp_path / "t0000")})
+    reused = SimpleNamespace(number=1, user_attrs={"source_output_dir": str(tmp_path / "other" / "t0003")})
+    neither = SimpleNamespace(number=2, user_attrs={})
+    assert trial_checkpoints([own, reused, neither]) == {
+        0: tmp_path / "t0000" / CHECKPOINT,
+        1: tmp_path / "other" / "t0003" / CHECKPOINT,
+    }
