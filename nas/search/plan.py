@@ -275,6 +275,9 @@ class SearchPlan:
             "seed": self.seed,
             "metric": self.metric,
         }
+        if self.scheduler.get("name", "single") != "single":
+            # A trial stopped at a low rung is PRUNED: only a study with the same rungs may reuse that.
+            what["scheduler"] = self.scheduler
         blob = json.dumps(what, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

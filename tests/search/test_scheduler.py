@@ -210,5 +210,9 @@ def test_an_asha_plan_trains_its_full_results_at_the_top_rung(search_cfg):
     assert plan.base["trainer"]["max_epochs"] == 6  # baselines are trained like a full result
     single = SearchPlan.from_cfg(search_cfg("fidelity.epochs=2"))
     assert plan.run_key({"a": 1}) != single.run_key({"a": 1})  # a 2-epoch result is not reused as a full one
+    six = SearchPlan.from_cfg(search_cfg("fidelity.epochs=6"))
+    assert plan.run_key({"a": 1}) != six.run_key(
+        {"a": 1}
+    )  # nor a trial ASHA stopped at rung 0 by a 6-epoch one
     with pytest.raises(ValueError, match="pruner=none"):
         SearchPlan.from_cfg(search_cfg("scheduler=asha", "pruner=median", "objectives=[accuracy]"))
