@@ -16,7 +16,7 @@ drawn per trial (as if trained once), the run is scored with the seeds' mean. A 
 its result at no cost (the search's reuse=study). The budget is `--budget` times the table's mean 200-epoch
 training time; each run is cut at that time and scored at every fraction of it in BUDGETS.
 
-    python -m experiments.bench asha --samplers random,tpe --devices gold_6226 --seeds 30
+    python -m experiments.bench asha --samplers random,tpe_mv_norepeat --single tpe --seeds 30
 
 One JSON line per (method, device, seed) run in --out, so an interrupted sweep resumes.
 """
@@ -108,9 +108,10 @@ def run_one(
     return {"full": full, "trials": n_trials, "promoted": n_promoted, "clock_s": clock}
 
 
-def method_names(samplers: Sequence[str]) -> list[str]:
-    """Each sampler single-fidelity and inside ASHA."""
-    return [m for s in samplers for m in (s, f"asha_{s}")]
+def method_names(samplers: Sequence[str], single: Sequence[str] = ()) -> list[str]:
+    """Each of `samplers` single-fidelity and inside ASHA, then each of `single` single-fidelity only."""
+    out = [m for s in samplers for m in (s, f"asha_{s}")]
+    return out + [s for s in single if s not in out]
 
 
 def sweep(
@@ -123,13 +124,15 @@ def sweep(
     budget: int,
     eta: int,
     out: Path,
+    single: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Run every (method, device, seed) not yet in `out`, appending each run as it finishes."""
     unit = float(np.mean(table.cost(dataset, 200)))
     have = _load(out)
     done = {(r["method"], r["device"], r["seed"]) for r in have}
     out.parent.mkdir(parents=True, exist_ok=True)
-    for method in method_names(samplers):
+    methods = method_names(samplers, single)
+    for method in methods:
         asha = method.startswith("asha_")
         sampler = method.removeprefix("asha_")
         for device in devices:
@@ -197,11 +200,11 @@ def summary(
 
 def format_table(rows: Sequence[Mapping[str, Any]], baseline: str) -> str:
     """The summary as a fixed-width text table."""
-    head = f"{'method':<16} {'device':<11} {'budget':>6} {'runs':>4} {'regret':>18} {'x ' + baseline:>8} {'200-ep':>7}"
+    head = f"{'method':<20} {'device':<11} {'budget':>6} {'runs':>4} {'regret':>18} {'x ' + baseline:>8} {'200-ep':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['method']:<16} {r['device']:<11} {r['budget']:>6} {r['runs']:>4} "
+            f"{r['method']:<20} {r['device']:<11} {r['budget']:>6} {r['runs']:>4} "
             f"{r['regret']:>9.4f} ± {r['ci95']:<6.4f} {r[f'x_{baseline}']:>8.2f} {r['full_evals']:>7.1f}"
         )
     return "\n".join(lines)
@@ -216,7 +219,12 @@ def _load(path: Path) -> list[dict[str, Any]]:
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(prog="python -m experiments.bench asha", description=__doc__.split("\n")[0])
-    p.add_argument("--samplers", default="random,tpe", help=f"comma list of: {', '.join(SAMPLERS)}")
+    p.add_argument(
+        "--samplers",
+        default="random,tpe_mv_norepeat",
+        help=f"single and inside ASHA; of: {', '.join(SAMPLERS)}",
+    )
+    p.add_argument("--single", default="tpe", help="comma list of samplers run at single fidelity only")
     p.add_argument("--devices", default="gold_6226", help="comma list of latency columns")
     p.add_argument("--dataset", default="cifar10", choices=nb201.DATASETS)
     p.add_argument("--seeds", type=int, default=30, help="runs per (method, device)")
@@ -234,7 +242,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     samplers = [s for s in args.samplers.split(",") if s]
-    unknown = [s for s in samplers if s not in SAMPLERS]
+    single = [s for s in args.single.split(",") if s]
+    unknown = [s for s in samplers + single if s not in SAMPLERS]
     if unknown or args.eta < 2 or args.budget < 1:
         print(
             f"unknown sampler(s) {', '.join(unknown)}; valid samplers: {', '.join(SAMPLERS)}"
@@ -254,7 +263,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out / f"runs_{args.dataset}_b{args.budget}_eta{args.eta}.jsonl"
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     runs = sweep(
-        table, samplers, devices, seeds, dataset=args.dataset, budget=args.budget, eta=args.eta, out=out
+        table,
+        samplers,
+        devices,
+        seeds,
+        dataset=args.dataset,
+        budget=args.budget,
+        eta=args.eta,
+        out=out,
+        single=single,
     )
     rows = summary(runs, problems, [b for b in BUDGETS if b <= args.budget], args.baseline)
     print(format_table(rows, args.baseline))

@@ -35,7 +35,18 @@ def test_asha_runs_pay_rung_costs_and_stop_at_the_budget(table):
 
 
 def test_the_command_caches_runs_and_resumes(full_tables, tmp_path, capsys, monkeypatch):
-    argv = ["--samplers", "random", "--seeds", "2", "--budget", "25", "--data", str(full_tables)]
+    argv = [
+        "--samplers",
+        "random",
+        "--single",
+        "",
+        "--seeds",
+        "2",
+        "--budget",
+        "25",
+        "--data",
+        str(full_tables),
+    ]
     assert bench.main([*argv, "--out", str(tmp_path)]) == 0
     first = capsys.readouterr().out
     assert "asha_random" in first and first.count("seed") == 4  # 2 methods x 2 seeds, each logged once run
