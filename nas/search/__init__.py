@@ -6,11 +6,13 @@ Modules, in the order a run uses them (each imports only modules above it, plus 
     optuna_internals  every use of Optuna's private API, one function each, with why
     storage           storages by name, their URLs, the retry of lost trials
     study             samplers / pruners by name, the study's identity, create-or-resume, counted trials
+    halving           the rule of multi-objective successive halving, pure functions of objective vectors
+    scheduler         seam: the rung(s) a candidate is evaluated at (single: the search fidelity; asha:
+                      successive halving, rung results on the trials) and the scheduler config group
     plan              the validated search configuration and the run configs of trials / follow-ups
     workers           many workers on one study: worker records, lost trials, the shared budget, heartbeats
     guard             Ctrl-C / SIGTERM: stop after the current trial, or at once
     pruning           Optuna's Lightning pruning callback, adapted to pytorch_lightning
-    scheduler         seam: the rung(s) a candidate is evaluated at (today: one, the search fidelity)
     evaluator         seam: evaluating a candidate (today: training it at the rung, nas.fit)
     trial             one trial's life-cycle, ask -> checks -> evaluate -> tell, ended in one place
     pareto            front maths (non-dominated sort, hypervolume, dominance) and trial records

@@ -104,6 +104,9 @@ class TrainingEvaluator(Evaluator):
             candidate.spec, output_dir=str(out), name=f"{plan.study_name}-t{candidate.number:04d}"
         )
         cfg["trainer"]["max_epochs"] = rung.epochs
+        if rung.index > 0:  # a promotion trains again from scratch: a lower rung's weights are not the result
+            for ckpt in (out / "checkpoints").glob("*.ckpt"):
+                ckpt.unlink()
         cfg["checkpoint"] = True  # weights for the front's W&B artifact; the loop deletes those off the front
         callbacks = []
         if plan.pruner.get("name", "none") != "none":

@@ -29,7 +29,7 @@ from nas.search.pareto import dominated_by, front, records, trained
 from nas.search.plan import SearchPlan
 from nas.search.reporting.report import write_report
 from nas.search.reporting.summary_run import log_study
-from nas.search.scheduler import SingleFidelity
+from nas.search.scheduler import build_scheduler
 from nas.search.storage import check_distributed, lost_trial_retries, make_storage, storage_url
 from nas.search.study import (
     counted,
@@ -127,7 +127,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
     echo(
         f"study {plan.study_name} ({'resumed, ' + str(done) + ' trials done' if resumed else 'new'}) | space "
         f"{plan.space.name} | objectives {', '.join(plan.objectives)} | sampler {plan.sampler.get('name')} | "
-        f"pruner {plan.pruner.get('name')} | fidelity {plan.fidelity['epochs']} epoch(s), fraction "
+        f"pruner {plan.pruner.get('name')} | {_rungs(plan)}fidelity {plan.fidelity['epochs']} epoch(s), fraction "
         f"{plan.base['data'].get('fraction')}, {plan.base['data'].get('image_size')} px\nstorage {url}"
     )
     weights = FrontWeights(plan.front_dims, study_dir)
@@ -138,6 +138,14 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
     if result.interrupted:  # the trials, or a follow-up's training
         echo("interrupted: re-run the same command to resume this study")
     return result
+
+
+def _rungs(plan: SearchPlan) -> str:
+    """The header's scheduler part: empty for one rung, else the rungs' epochs and eta."""
+    sch = plan.scheduler
+    if sch.get("name", "single") == "single":
+        return ""
+    return f"scheduler {sch['name']} (rungs {'/'.join(map(str, sch['epochs']))} epochs, eta {sch['eta']}) | "
 
 
 def _trials(
@@ -151,9 +159,8 @@ def _trials(
 ) -> Stop:
     """Run trials until a stop rule fires; the study is read once per iteration and that read is shared."""
     max_retry = lost_trial_retries(plan.storage)
-    runner = TrialRunner(
-        plan, study, TrainingEvaluator(plan, study_dir, guard), SingleFidelity(plan.fidelity), guard=guard
-    )
+    scheduler = build_scheduler(plan.scheduler, plan.fidelity, plan.objectives)
+    runner = TrialRunner(plan, study, TrainingEvaluator(plan, study_dir, guard), scheduler, guard=guard)
     start = time.monotonic()
     stop = Stop()
     counts = {"FAIL": 0, "REJECTED": 0, "REJECTED_RUN": 0}

@@ -17,6 +17,7 @@ from nas.fit import validate
 from nas.identity import identity_key, training_identity
 from nas.latency import LatencyConfig, spec_costs
 from nas.search.objectives import OBJECTIVES
+from nas.search.scheduler import scheduler_config
 from nas.search.storage import STORAGES
 from nas.search.study import PRUNERS, SAMPLERS
 from nas.space import Space, SpecRejected, list_spaces
@@ -51,6 +52,7 @@ SEARCH_KEYS = (
     "sampler",
     "pruner",
     "storage",
+    "scheduler",
 )
 FIDELITY_KEYS = ("epochs", "fraction", "image_size")
 BASELINE_KEYS = ("enabled", "models", "max_macs")
@@ -87,6 +89,7 @@ class SearchPlan:
     html: bool = True
     progress: bool = True
     reuse: str = "study"
+    scheduler: dict[str, Any] = field(default_factory=lambda: {"name": "single"})
 
     # ---------------------------------------------------------------------------------------- building
 
@@ -114,6 +117,15 @@ class SearchPlan:
                 f"objectives must include accuracy (it is what training measures); got {objectives}"
             )
         fidelity = _fidelity(cfg.get("fidelity") or {})
+        scheduler = scheduler_config(cfg.get("scheduler"), fidelity)
+        if scheduler["name"] != "single":
+            if (cfg.get("pruner") or {}).get("name", "none") != "none":
+                raise ValueError(
+                    f"scheduler={scheduler['name']} decides which trials go on; use it with pruner=none "
+                    "(or scheduler=single with an Optuna pruner)"
+                )
+            # A full result is the top rung's: baselines, reuse keys and the study's identity use its epochs.
+            fidelity["epochs"] = scheduler["epochs"][-1]
         for group, names in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("storage", STORAGES)):
             name = (cfg.get(group) or {}).get("name")
             if name not in names:
@@ -181,6 +193,7 @@ class SearchPlan:
             html=bool(cfg.get("html", True)),
             progress=bool(cfg.get("progress", True)),
             reuse=_choice(cfg.get("reuse", "study"), "reuse", REUSE),
+            scheduler=scheduler,
         )
         plan._check_run_config()
         return plan
@@ -260,6 +273,9 @@ class SearchPlan:
         cfg = self.run_config({}, output_dir="", name="")
         cfg["model"] = {k: v for k, v in resolved_spec.items() if k != "name"}
         cfg["metric"] = self.metric
+        if self.scheduler.get("name", "single") != "single":
+            # A trial stopped at a low rung is PRUNED: only a study with the same rungs may reuse that.
+            cfg["scheduler"] = self.scheduler
         return identity_key(cfg)
 
     def training_identity(self) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The fidelity seam: at which rung (training budget) a trial's candidate is evaluated, and whether it goes on.
 
-Today's only scheduler, `SingleFidelity`, evaluates every candidate once at the search's fidelity. A
-multi-fidelity scheduler (asynchronous successive halving that promotes by non-dominated sorting) is
-another `Scheduler`: the trial code does not change.
+`SingleFidelity` (scheduler=single) evaluates every candidate once at the search's fidelity. `ASHA`
+(scheduler=asha) is asynchronous multi-objective successive halving: every candidate starts at the cheapest
+rung and is promoted by the rule of `nas.search.halving`; its rung results are user attributes of its trial
+(`rung_<index>`), so workers sharing a study rank against each other's results and a resumed study keeps
+them. `scheduler_config` checks the config group, `build_scheduler` makes the scheduler a plan asks for.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.search import halving
+from nas.search.objectives import OBJECTIVES
+
+SCHEDULERS = ("single", "asha")
+SCHEDULER_KEYS = {"single": ("name",), "asha": ("name", "eta", "rungs", "epochs")}
+RUNG_ATTR = "rung_"  # user attribute rung_<index> = {"epochs": int, "values": [objective values]}
 
 
 @dataclass(frozen=True)
@@ -77,3 +86,117 @@ class SingleFidelity(Scheduler):
         trials: Sequence[FrozenTrial],
     ) -> Rung | None:
         return None
+
+
+class ASHA(Scheduler):
+    """Asynchronous multi-objective successive halving over `rungs` (epochs increasing).
+
+    When a candidate finishes a rung below the top, its result is recorded on its trial (`rung_<index>`)
+    and `halving.decide` is taken against the peers the storage holds then: the other trials with a result
+    at that rung (any state: a peer stopped, failed or still running at a later rung keeps its place),
+    except interrupted ones (they run again) and reused ones (a copy is not a second candidate); the full
+    results are the COMPLETE trials with a top-rung result. Not promoted: `optuna.TrialPruned`, so the trial
+    ends PRUNED with its rung results and the reason, and never reaches the front (only COMPLETE trials do,
+    and a COMPLETE trial finished the top rung). A promoted candidate is trained again from scratch at the
+    next rung's epochs (its learning-rate schedule spans the rung's epochs).
+    """
+
+    def __init__(self, rungs: Sequence[int], eta: int, objectives: Sequence[str]) -> None:
+        self.rungs = [Rung(index=i, epochs=int(e)) for i, e in enumerate(rungs)]
+        self.eta = int(eta)
+        self.senses = [1 if OBJECTIVES[o] == "maximize" else -1 for o in objectives]
+        self.accuracy = list(objectives).index("accuracy")
+
+    def first_rung(self, study: optuna.Study, trial: optuna.Trial) -> Rung:
+        return self.rungs[0]
+
+    def after(
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        rung: Rung,
+        values: Sequence[float],
+        trials: Sequence[FrozenTrial],
+    ) -> Rung | None:
+        trial.set_user_attr(RUNG_ATTR + str(rung.index), {"epochs": rung.epochs, "values": list(values)})
+        if rung.index == len(self.rungs) - 1:
+            return None
+        # Read now, not `trials` (read when this trial began): the peers that finished the rung meanwhile count.
+        peers, full, pairs = self.peers(study.get_trials(deepcopy=False), rung.index, exclude=trial.number)
+        decision = halving.decide(
+            values, peers, full, halving.best_gain(pairs), self.senses, self.eta, accuracy=self.accuracy
+        )
+        if not decision.promote:
+            raise optuna.TrialPruned(f"rung {rung.index} ({rung.epochs} epochs): {decision.reason}")
+        return self.rungs[rung.index + 1]
+
+    def peers(
+        self, trials: Sequence[FrozenTrial], index: int, *, exclude: int
+    ) -> tuple[list[list[float]], list[list[float]], list[tuple[float, float]]]:
+        """From `trials`: the vectors at rung `index`, the full (top-rung COMPLETE) vectors, and the
+        (accuracy at `index`, accuracy at the top) pairs of trials with both."""
+        top = RUNG_ATTR + str(len(self.rungs) - 1)
+        peers, full, pairs = [], [], []
+        for t in trials:
+            a = t.user_attrs
+            if t.number == exclude or a.get("interrupted") or a.get("reused_from") is not None:
+                continue
+            here = a.get(RUNG_ATTR + str(index))
+            if here is not None:
+                peers.append(list(here["values"]))
+            if top in a and t.state == TrialState.COMPLETE:
+                full.append(list(a[top]["values"]))
+                if here is not None:
+                    pairs.append((here["values"][self.accuracy], a[top]["values"][self.accuracy]))
+        return peers, full, pairs
+
+
+def scheduler_config(raw: Mapping[str, Any] | None, fidelity: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked scheduler config group; for asha, `epochs` resolved (explicit, or `rungs` x fidelity.epochs).
+
+    ValueError with the valid choices on bad input.
+    """
+    raw = dict(raw or {"name": "single"})
+    name = raw.get("name", "single")
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; valid schedulers: {', '.join(SCHEDULERS)}")
+    unknown = sorted(set(raw) - set(SCHEDULER_KEYS[name]))
+    if unknown:
+        raise ValueError(
+            f"unknown scheduler.{unknown[0]} for scheduler={name}; valid keys: {', '.join(SCHEDULER_KEYS[name])}"
+        )
+    if name == "single":
+        return {"name": "single"}
+    eta = raw.get("eta", 3)
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise ValueError(f"scheduler.eta must be an integer >= 2 (keep the top 1/eta of a rung), got {eta!r}")
+    if raw.get("epochs") is not None:
+        epochs, what = raw["epochs"], "scheduler.epochs"
+    else:
+        multiples = raw.get("rungs") or [1, 3, 9]
+        if not isinstance(multiples, Sequence) or isinstance(multiples, str):
+            raise ValueError(
+                f"scheduler.rungs must be a list of fidelity.epochs multiples, e.g. [1,3,9]; got {multiples!r}"
+            )
+        epochs, what = [m * fidelity["epochs"] for m in multiples], "scheduler.rungs"
+    if isinstance(epochs, str) or not isinstance(epochs, Sequence):
+        raise ValueError(f"{what} must be a list, e.g. [1,3,9]; got {epochs!r}")
+    ok = all(
+        isinstance(e, int | float) and not isinstance(e, bool) and e >= 1 and float(e).is_integer()
+        for e in epochs
+    )
+    if not ok or len(epochs) < 2 or any(b <= a for a, b in zip(epochs, epochs[1:], strict=False)):
+        raise ValueError(
+            f"{what} must give >= 2 strictly increasing whole numbers of epochs (e.g. scheduler.rungs=[1,3,9] "
+            f"times fidelity.epochs, or scheduler.epochs=[12,200]); got {list(epochs)}"
+        )
+    return {"name": "asha", "eta": eta, "epochs": [int(e) for e in epochs]}
+
+
+def build_scheduler(
+    cfg: Mapping[str, Any], fidelity: Mapping[str, Any], objectives: Sequence[str]
+) -> Scheduler:
+    """The scheduler a checked config (`scheduler_config`) selects."""
+    if cfg.get("name", "single") == "asha":
+        return ASHA(cfg["epochs"], cfg["eta"], objectives)
+    return SingleFidelity(fidelity)

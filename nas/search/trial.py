@@ -9,7 +9,7 @@ Order of work, cheapest first, so a candidate that cannot win costs milliseconds
 3. an earlier trial with the same spec at the same fidelity -> its result is reused, no training;
 4. latency (measured / predicted / macs / params, per the latency config) -> latency constraint;
 5. evaluate it through the `Evaluator` (today: train and validate at the search fidelity, `nas.fit.fit`),
-   at the rungs the `Scheduler` chooses (today: one rung, the search fidelity).
+   at the rungs the `Scheduler` chooses (scheduler=single: one rung, the search fidelity; asha: rungs).
 
 Rejected candidates are told to Optuna as PRUNED with `rejected: true` and the reason in their user
 attributes: TPE then ranks them below every completed trial (it learns to avoid the region), NSGA-II
