@@ -68,6 +68,16 @@ def profile_commands(profile_dir: str) -> list[str]:
     ]  # fmt: skip
 
 
+def worker_commands(suite: str, budget: Sequence[str], cache_dir: str, workers: int = 2) -> list[str]:
+    """`workers` background processes, one thread each, training the suite into one cache."""
+    out = []
+    for i in range(1, workers + 1):
+        argv = ["python", "-m", "experiments.ablate", f"suite={suite}", *budget, f"cache_dir={cache_dir}",
+                f"name={suite}", f"hydra.run.dir=outputs/ablate/{suite}-worker{i}"]  # fmt: skip
+        out.append(f"OMP_NUM_THREADS=1 nohup {shlex.join(argv)} > {suite}-worker{i}.log 2>&1 &")
+    return out
+
+
 def parse_budget(text: str) -> list[str]:
     """The suite's shared overrides from --budget; variant overrides or cache_dir there are refused."""
     overrides = shlex.split(text)
@@ -134,12 +144,12 @@ def build_page(
         "",
         suite_markdown(state, budget=budget, cache_dir=cache_dir,
                        figure=f"{rel}/{scatter.name}" if has_scatter else None),
-        "The suite on both cores: two processes with one thread each share the cache (runs are claimed with file "
-        "locks, so no run is trained twice):",
+        "The suite on both cores: two processes with one thread each on one cache (each run is claimed with a file "
+        "lock, so none is trained twice; each worker gets its own output folder and both share the W&B group). "
+        "Whether this beats one process with two threads: see the README's suite section.",
         "",
         "```bash",
-        *(f"OMP_NUM_THREADS=1 nohup {shlex.join(['python', '-m', 'experiments.ablate', f'suite={suite}', *budget, f'cache_dir={cache_dir}'])} "
-          f"> suite-{i}.log 2>&1 &" for i in (1, 2)),
+        *worker_commands(suite, budget, cache_dir),
         "```",
         "",
         profile_markdown(profiles, figures=figures, profile_dir=profile_dir),
