@@ -160,3 +160,19 @@ def test_strict_fails_while_runs_are_missing(caches, tmp_path):
     with pytest.raises(SystemExit) as exc:
         build(root, tmp_path / "r.md", "--strict")
     assert exc.value.code == 1 and (tmp_path / "r.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        ("pooling=avg", "not ['pooling=avg']"),
+        ("epochs=1 cache_dir=x", "--cache-dir"),
+        ("epoch=1", "unknown axis"),
+    ],
+)
+def test_a_bad_budget_is_one_message_before_any_planning(tmp_path, capsys, budget, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["--budget", budget, "--page", str(tmp_path / "r.md")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "r.md").exists()
