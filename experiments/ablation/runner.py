@@ -141,7 +141,9 @@ def unique_arms(arms: Sequence[Arm]) -> dict[str, Arm]:
     return unique
 
 
-def cached_records(arms: Sequence[Arm], *, seeds: int, cache: RunCache) -> dict[str, dict[int, dict[str, Any]]]:
+def cached_records(
+    arms: Sequence[Arm], *, seeds: int, cache: RunCache
+) -> dict[str, dict[int, dict[str, Any]]]:
     """{key: {seed: record}} of the finished runs the cache holds for `arms` (seeds 0..seeds-1); trains nothing."""
     records: dict[str, dict[int, dict[str, Any]]] = {key: {} for key in unique_arms(arms)}
     for key in records:

@@ -454,7 +454,9 @@ def main(argv: list[str] | None = None) -> list[ProfileReport]:
             budget_s=args.budget,
             latency={"threads": args.threads, "device": args.device, "runtime": runtime},
             log=not args.no_log,
-            command=shlex.join(["python", "-m", "experiments.profile", *(sys.argv[1:] if argv is None else argv)]),
+            command=shlex.join(
+                ["python", "-m", "experiments.profile", *(sys.argv[1:] if argv is None else argv)]
+            ),
         )
         print()
         print(f"device: {report.device}")
