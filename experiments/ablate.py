@@ -115,6 +115,20 @@ def plan(
     return baseline, arms, shared
 
 
+def result_header(cfg: dict[str, Any], shared: Sequence[str], *, group: str) -> dict[str, Any]:
+    """The fields of a result record that describe the comparison (the arms are added by the caller)."""
+    seeds = int(cfg["seeds"])
+    return {
+        "name": group,
+        "metric": str(cfg["metric"]),
+        "confidence": float(cfg["confidence"]),
+        "seeds": seeds,
+        "shared": list(shared),
+        "suite": (cfg.get("suite") or {}).get("name"),
+        "budget": f"epochs={cfg['epochs']} subset={cfg['subset']} seeds={seeds}",
+    }
+
+
 def run_ablation(
     cfg: dict[str, Any],
     overrides: Sequence[str],
@@ -139,15 +153,7 @@ def run_ablation(
     for a in arms:
         if a.skip:
             echo(f"{a.label}: {a.skip}")
-    result: dict[str, Any] = {
-        "name": group,
-        "metric": metric,
-        "confidence": float(cfg["confidence"]),
-        "seeds": seeds,
-        "shared": list(shared),
-        "suite": (suite or {}).get("name"),
-        "budget": f"epochs={cfg['epochs']} subset={cfg['subset']} seeds={seeds}",
-    }
+    result = result_header(cfg, shared, group=group)
     cache = RunCache(cfg["cache_dir"])
     if runnable:
         tags = [f"data:{cfg['data'].get('name', '?')}"]

@@ -132,6 +132,28 @@ def _hms(seconds: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
+def unique_arms(arms: Sequence[Arm]) -> dict[str, Arm]:
+    """{key: first arm with that key} of the runnable arms: arms that hash the same are one configuration."""
+    unique: dict[str, Arm] = {}
+    for arm in arms:
+        if arm.runnable and arm.key not in unique:
+            unique[arm.key] = arm  # type: ignore[index]
+    return unique
+
+
+def cached_records(
+    arms: Sequence[Arm], *, seeds: int, cache: RunCache
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """{key: {seed: record}} of the finished runs the cache holds for `arms` (seeds 0..seeds-1); trains nothing."""
+    records: dict[str, dict[int, dict[str, Any]]] = {key: {} for key in unique_arms(arms)}
+    for key in records:
+        for seed in range(seeds):
+            rec = cache.get(key, seed)
+            if rec is not None:
+                records[key][seed] = rec
+    return records
+
+
 def run_arms(
     arms: Sequence[Arm],
     *,
@@ -153,17 +175,10 @@ def run_arms(
     """
     if fit_fn is None:
         from nas.fit import fit as fit_fn
-    unique: dict[str, Arm] = {}
-    for arm in arms:
-        if arm.runnable and arm.key not in unique:
-            unique[arm.key] = arm  # type: ignore[index]
+    unique = unique_arms(arms)
     todo = [(key, seed) for seed in range(seeds) for key in unique]
-    records: dict[str, dict[int, dict[str, Any]]] = {key: {} for key in unique}
+    records = cached_records(arms, seeds=seeds, cache=cache)
     failures: dict[str, dict[int, str]] = {key: {} for key in unique}
-    for key, seed in todo:
-        rec = cache.get(key, seed)
-        if rec is not None:
-            records[key][seed] = rec
     pending = [(k, s) for k, s in todo if s not in records[k]]
     cached = len(todo) - len(pending)
     echo(
@@ -242,8 +257,11 @@ def run_arms(
     return records, failures
 
 
-def arm_latency(arm: Arm, latency_cfg: dict[str, Any], cache: RunCache) -> dict[str, Any]:
-    """The arm's latency record under the latency config (cached per config key, device and latency settings)."""
+def arm_latency(
+    arm: Arm, latency_cfg: dict[str, Any], cache: RunCache, *, measure: bool = True
+) -> dict[str, Any]:
+    """The arm's latency record under the latency config (cached per config key, device and latency settings);
+    with `measure=False` only the cached record ({} when there is none: nothing is timed)."""
     from nas.config import resolve_spec
     from nas.latency import LatencyConfig, device_fingerprint, latency_objective
 
@@ -254,6 +272,8 @@ def arm_latency(arm: Arm, latency_cfg: dict[str, Any], cache: RunCache) -> dict[
         fp = device_fingerprint(lcfg).key
         name = f"latency-{lcfg.mode}-{fp}-b{lcfg.batch_size}.json"
         rec = cache.get_json(arm.key, name)  # type: ignore[arg-type]
+        if rec is None and not measure:
+            return {}
         if rec is None:
             value, rec = latency_objective(resolve_spec(arm.run_cfg), lcfg)  # type: ignore[arg-type]
             rec = {**rec, "value": value}

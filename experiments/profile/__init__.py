@@ -3,7 +3,8 @@
 The practical analysis of Canziani, Paszke and Culurciello ("An analysis of deep neural network models for
 practical applications") on this machine: for each network in conf/model/ (or `--models`), its parameters,
 MACs per image, and measured latency at batch sizes 1, 2, 4, ..., 64 (per call, per image, images/s).
-Writes `profile.csv` and two plots into `--out`: MACs vs batch-1 latency with a least-squares line over the
+Writes `profile.csv`, `profile.json` (the device, settings, per-network summaries, the fit and the wall
+time, for `python -m experiments.reproduce`) and two plots into `--out`: MACs vs batch-1 latency with a least-squares line over the
 dense-convolution networks, and per-image latency vs batch size. The summary says how far the
 depthwise-separable networks (MobileNet, Xception: the YAML `family` field) fall from that line.
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import shlex
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ from nas.cli import user_errors
 from nas.latency import LatencyConfig, device_fingerprint, measure_latency
 from nas.latency.costs import build_meta, count_macs, count_params
 from nas.latency.measure import input_shape_of
+from nas.tracking import write_json
 
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 # Families built from depthwise-separable convolutions (the YAML `family` field); a network with a
@@ -301,8 +305,9 @@ def run_profile(
     budget_s: float = 60.0,
     latency: dict[str, Any] | None = None,
     log: bool = True,
+    command: str | None = None,
 ) -> ProfileReport:
-    """Profile `models` (name -> spec); writes the CSV and plots into `out` and returns the report."""
+    """Profile `models` (name -> spec); writes the CSV, JSON and plots into `out` and returns the report."""
     base = LatencyConfig.from_cfg(
         {
             "min_repeats": 6,  # the fewest samples whose median has a 95 % interval
@@ -320,6 +325,7 @@ def run_profile(
         raise ValueError(f"the per-model time budget must be > 0 seconds, got {budget_s}")
     out.mkdir(parents=True, exist_ok=True)
     fp = device_fingerprint(base)
+    started = time.time()
     rows: list[dict[str, Any]] = []
     infos: list[dict[str, Any]] = []
     failed: dict[str, str] = {}
@@ -353,6 +359,22 @@ def run_profile(
         writer.writerows(rows)
     figures = plot(infos, rows, fit, out, fp.label())
     (out / "summary.txt").write_text(summary + "\n")
+    write_json(
+        out / "profile.json",
+        {
+            "device": fp.info,
+            "fingerprint": fp.key,
+            "batches": sorted(set(map(int, batches))),
+            "input_size": input_size,
+            "budget_s": budget_s,
+            "models": infos,
+            "fit": fit,
+            "failed": failed,
+            "started": started,
+            "wall_s": time.time() - started,
+            "command": command,
+        },
+    )
     report = ProfileReport(rows, infos, figures, csv_path, fit, summary, fp.info)
     if log:
         log_report(report)
@@ -432,6 +454,9 @@ def main(argv: list[str] | None = None) -> list[ProfileReport]:
             budget_s=args.budget,
             latency={"threads": args.threads, "device": args.device, "runtime": runtime},
             log=not args.no_log,
+            command=shlex.join(
+                ["python", "-m", "experiments.profile", *(sys.argv[1:] if argv is None else argv)]
+            ),
         )
         print()
         print(f"device: {report.device}")

@@ -117,9 +117,12 @@ def environment() -> dict[str, Any]:
     import pytorch_lightning
     import torch
 
+    from nas.latency.fingerprint import cpu_model  # lazy, as torch: records are also written by light tools
+
     env = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "torch": torch.__version__,
         "pytorch_lightning": pytorch_lightning.__version__,
         "cpu_count": os.cpu_count(),
