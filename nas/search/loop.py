@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
-from nas.search.evaluator import TrainingEvaluator
+from nas.search.evaluator import Evaluator, TrainingEvaluator
 from nas.search.followups import FrontWeights, retrain_top, run_baselines
 from nas.search.guard import InterruptGuard, StopRequested
 from nas.search.pareto import dominated_by, front, records
@@ -30,7 +30,8 @@ from nas.search.reporting.report import write_report
 from nas.search.reporting.summary_run import log_study
 from nas.search.scheduler import SingleFidelity
 from nas.search.storage import check_distributed, lost_trial_retries, make_storage, storage_url
-from nas.search.study import counted, latency_identity, make_pruner, make_sampler, open_study, study_identity
+from nas.search.study import counted, make_pruner, make_sampler, open_study, study_identity
+from nas.search.table import TableEvaluator
 from nas.search.trial import TrialRunner
 from nas.search.workers import budget, can_wait, fail_lost, poll_seconds
 
@@ -95,7 +96,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
         objectives=plan.objectives,
         fidelity=plan.identity_fidelity(),
         data=str(plan.base["data"].get("name")),
-        latency=latency_identity(plan.latency),
+        latency=plan.latency_identity(),
         training={"optim": plan.base["optim"], "metric": plan.metric},
     )
     study, resumed = open_study(
@@ -140,9 +141,10 @@ def _trials(
 ) -> Stop:
     """Run trials until a stop rule fires; the study is read once per iteration and that read is shared."""
     max_retry = lost_trial_retries(plan.storage)
-    runner = TrialRunner(
-        plan, study, TrainingEvaluator(plan, study_dir, guard), SingleFidelity(plan.fidelity)
-    )
+    evaluator = make_evaluator(plan, study_dir, guard)
+    if evaluator.describe():
+        echo(evaluator.describe())
+    runner = TrialRunner(plan, study, evaluator, SingleFidelity(plan.fidelity))
     start = time.monotonic()
     stop = Stop()
     counts = {"FAIL": 0, "REJECTED": 0, "REJECTED_RUN": 0}
@@ -221,6 +223,13 @@ def _trials(
                 )
                 break
     return stop
+
+
+def make_evaluator(plan: SearchPlan, study_dir: Path, guard: InterruptGuard) -> Evaluator:
+    """The one place that chooses how trials are evaluated: trained, or looked up (`benchmark=`)."""
+    if plan.benchmark is not None:
+        return TableEvaluator(plan, plan.benchmark)
+    return TrainingEvaluator(plan, study_dir, guard)
 
 
 def _finish(
