@@ -70,10 +70,11 @@ def sweep(
     n: int,
     out: Path,
     extra: Sequence[str] = (),
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every (sampler, device, seed) not yet in `out`/runs.jsonl, seed by seed (so a sweep cut short
     has every cell at about the same number of seeds), appending each run as it finishes."""
+    log = log or (lambda s: print(s, flush=True))  # flushed: a sweep runs for many minutes
     path = out / f"runs_{dataset}_n{n}.jsonl"
     done = {(r["sampler"], r["device"], r["seed"]) for r in load_results(path) if len(r["rows"]) >= n}
     out.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,10 @@ from nas.search.evaluator import Candidate, Evaluation, Evaluator
 from nas.search.plan import SearchPlan
 from nas.search.scheduler import Rung
 
+# Network shape (its deployed spec without cells) -> (all-"none" cost, per-op increments): counted once
+# per process, so a benchmark of many searches counts each shape once (see TableEvaluator.cost).
+_COST_MODELS: dict[str, tuple[dict[str, int], dict[str, dict[str, int]]]] = {}
+
 
 class TableEvaluator(Evaluator):
     """Results from NAS-Bench-201's tables (see the module docstring); nothing trains, no W&B run per trial."""
@@ -32,7 +36,6 @@ class TableEvaluator(Evaluator):
         self.plan = plan
         self.options = options
         self.table = options.table()
-        self._costs: dict[str, tuple] = {}  # network shape -> its cost model (see `cost`)
         self._spent: dict[int, dict[str, float]] = {}  # trial -> simulated seconds per rung epochs
 
     def describe(self) -> str:
@@ -70,15 +73,15 @@ class TableEvaluator(Evaluator):
     def _op_costs(self, deployed: dict[str, Any]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         """(cost of the network with all-"none" cells, extra cost of each op on one edge) for its shape."""
         key = json.dumps(_without_cells(deployed), sort_keys=True, default=str)
-        if key not in self._costs:
+        if key not in _COST_MODELS:
             base = _counts(spec_costs(_with_cell(deployed, "0" * len(nb201.EDGES))))
             extra = {}
             for k, op in enumerate(nb201.OPS):
                 one = str(k) + "0" * (len(nb201.EDGES) - 1)  # op on the first edge, none elsewhere
                 c = _counts(spec_costs(_with_cell(deployed, one))) if k else base
                 extra[op] = {m: c[m] - base[m] for m in base}
-            self._costs[key] = (base, extra)
-        return self._costs[key]
+            _COST_MODELS[key] = (base, extra)
+        return _COST_MODELS[key]
 
     def latency(self, deployed: dict[str, Any], cfg: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         o = self.options
