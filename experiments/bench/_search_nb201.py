@@ -53,8 +53,8 @@ def compose(
         "storage=memory", "logger=none", "html=false", "progress=false",
         "reuse=study",  # a duplicate within a run reuses its result; runs never share one
     ]  # fmt: skip
-    if dataset != "cifar10":
-        overrides.append(f"data={'cifar100' if dataset == 'cifar100' else 'cifar10'}")
+    if dataset == "cifar100":
+        overrides.append("data=cifar100")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = to_plain(hydra_compose("search", overrides=[*overrides, *extra]))
     cfg["export_dir"] = str(out / "exports")  # keep conf/model/exported for real searches

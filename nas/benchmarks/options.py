@@ -14,6 +14,8 @@ from nas.benchmarks import nb201
 
 BENCHMARKS = ("nb201",)
 SEED_MODES = ("draw", "mean")
+# The data config a dataset's network is sized for (classes); ImageNet16-120 has no data config here.
+DATA_CLASSES = {"cifar10": 10, "cifar100": 100}
 KEYS = ("name", "dataset", "device", "epochs", "seed_mode", "data_dir", "pickle_dir")
 
 
@@ -79,6 +81,15 @@ class BenchmarkOptions:
         except KeyError as e:
             raise ValueError(e.args[0]) from None
         return opts
+
+    def check_data(self, data: Mapping[str, Any]) -> None:
+        """The search's data must size the network as the benchmark's (params / MACs are counted on it)."""
+        want = DATA_CLASSES.get(self.dataset)
+        if want is not None and (data.get("num_classes") != want or data.get("image_size") != 32):
+            raise ValueError(
+                f"benchmark.dataset={self.dataset} is for 32 px images of {want} classes: set data={self.dataset} "
+                f"(got data={data.get('name')}: {data.get('num_classes')} classes, {data.get('image_size')} px)"
+            )
 
     def table(self) -> nb201.Table:
         """The tables (loaded once per process and folder)."""

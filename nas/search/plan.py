@@ -122,6 +122,8 @@ class SearchPlan:
         latency = dict(cfg.get("latency") or {})
         lat_cfg = LatencyConfig.from_cfg(latency)
         benchmark = BenchmarkOptions.from_cfg(cfg.get("benchmark"), epochs=fidelity["epochs"])
+        if benchmark is not None:
+            benchmark.check_data(_data_at_fidelity(cfg["data"], fidelity))
         budget = _positive(cfg.get("latency_budget_ms"), "latency_budget_ms", allow_none=True)
         if (
             (budget is not None or "latency_ms" in space.constraints.bounds)

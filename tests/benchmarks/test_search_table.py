@@ -153,6 +153,7 @@ def test_constraints_and_budgets_reject_before_the_look_up(tables, tmp_path, no_
         (["benchmark.seed_mode=median"], "valid: draw, mean"),
         (["baselines.enabled=true"], "baselines.enabled=false"),
         (["fidelity.epochs=12"], "set benchmark.epochs only"),
+        (["benchmark.dataset=cifar100"], "set data=cifar100"),
     ],
 )
 def test_bad_benchmark_options_fail_before_compute(tables, tmp_path, overrides, message):
