@@ -1,5 +1,9 @@
 """`python -m experiments.bench search`: do TPE and NSGA-II find better fronts than random search?
 
+`--benchmark nb201` answers it on NAS-Bench-201 instead of by training (experiments.bench._search_nb201):
+the same search loop, results looked up in the table, regret against the true front; the rest of this
+docstring is about the training benchmark.
+
 Runs the same search (space, trial budget, fidelity) once per sampler and seed, each its own study in
 `--out` (re-running the benchmark resumes unfinished runs and reuses finished ones), then reports the
 hypervolume of every run's (accuracy, latency) front as mean ± std per sampler and as a ratio to random
@@ -28,6 +32,7 @@ from typing import Any
 
 import optuna
 
+from experiments.bench import _search_nb201
 from experiments.bench.common import compose, spearman, training_options
 from nas.search.followups import run_baselines
 from nas.search.loop import quiet, run_search
@@ -43,17 +48,31 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m experiments.bench search", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--trials", type=int, default=30, help="trial budget of every run")
-    p.add_argument("--seeds", type=int, default=5, help="sampler seeds per sampler (>= 3 for mean ± std)")
-    p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated; random is the reference")
+    p.add_argument(
+        "--benchmark", default="none", choices=["none", "nb201"], help="nb201: look results up, do not train"
+    )
+    p.add_argument("--trials", type=int, default=None, help="trial budget of every run (30; nb201: 200)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per sampler (5; nb201: 30)")
+    p.add_argument(
+        "--samplers",
+        default=None,
+        help=f"comma-separated; random is the reference ({','.join(SAMPLERS)}; nb201: "
+        f"{','.join(_search_nb201.SAMPLERS)})",
+    )
     p.add_argument("--fraction", type=float, default=0.05, help="share of the training split each trial uses")
     p.add_argument("--epochs", type=int, default=1, help="training epochs per trial")
     training_options(p)
     p.add_argument("--startup", type=int, default=6, help="TPE random startup trials / NSGA-II population")
     p.add_argument("--baselines", default="resnet18", help="comma-separated reference networks; '' for none")
-    p.add_argument("--out", default="outputs/bench/search", help="folder of the studies and the report")
+    p.add_argument("--out", default=None, help="folder of the studies and the report")
+    _search_nb201.options(p)
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides of conf/search.yaml (key=value)")
     args = p.parse_args(argv)
+    nb = args.benchmark == "nb201"
+    args.trials = args.trials or (200 if nb else 30)
+    args.seeds = args.seeds or (30 if nb else 5)
+    args.samplers = args.samplers or ",".join(_search_nb201.SAMPLERS if nb else SAMPLERS)
+    args.out = args.out or ("outputs/bench/search_nb201" if nb else "outputs/bench/search")
     if args.trials < 2 or args.seeds < 1 or not 0 < args.fraction <= 1 or args.epochs < 1:
         p.error("need --trials >= 2, --seeds >= 1, 0 < --fraction <= 1, --epochs >= 1")
     return args
@@ -61,6 +80,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv or [])
+    if args.benchmark == "nb201":
+        return _search_nb201.main(args)
     samplers = [s for s in args.samplers.split(",") if s]
     out = Path(args.out)
     start = time.perf_counter()

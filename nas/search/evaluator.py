@@ -1,8 +1,9 @@
 """The evaluation seam: what a trial does with a candidate that passed its checks, behind one interface.
 
-Today's only evaluator, `TrainingEvaluator`, trains the candidate at the rung's fidelity through
-`nas.fit.fit`. A tabular-benchmark evaluator (NAS-Bench-201: the accuracy of a cell read from the table)
-is another `Evaluator`: the trial code does not change.
+`TrainingEvaluator` trains the candidate at the rung's fidelity through `nas.fit.fit`;
+`nas.search.table.TableEvaluator` reads a NAS-Bench-201 cell's result from the benchmark's table. An
+evaluator also says what a candidate costs (params / MACs) and its latency objective, so a table's latency
+column replaces the measurement through the same seam: the trial code does not change.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import optuna
 import torch
 
 from nas import fit as fitting
+from nas import latency as latencies
 from nas.module import NonFiniteLossError
 from nas.search.guard import InterruptGuard, StopRequested
 from nas.search.plan import SearchPlan
@@ -57,6 +59,9 @@ class Evaluator(ABC):
 
     Call order, for every trial `TrialRunner` runs:
 
+    0. `cost(plan, spec)` and, unless the candidate was rejected or reused, `latency(deployed, cfg)`:
+       its sized specs, params / MACs and latency objective, before the constraints are checked (default:
+       counted on the meta device, and measured or predicted per the latency config);
     1. `prepare(trial, candidate)`: once, before the first evaluation: attributes the trial records at once
        (e.g. its output folder), so they survive a crash of the evaluation;
     2. `evaluate(trial, candidate, rung)`: once per rung the scheduler asks for (see `Scheduler`), in
@@ -75,6 +80,24 @@ class Evaluator(ABC):
     def prepare(self, trial: optuna.Trial, candidate: Candidate) -> dict[str, Any]:
         """Attributes recorded before the first evaluation (none by default)."""
         return {}
+
+    def describe(self) -> str:
+        """A line for the search's header when the evaluation is not the usual training ("" by default)."""
+        return ""
+
+    def cost(
+        self, plan: SearchPlan, spec: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(trained spec, deployed spec, deployed params / MACs) of a rendered spec (`SearchPlan.cost`)."""
+        return plan.cost(spec)
+
+    def latency(
+        self, deployed: dict[str, Any], cfg: dict[str, Any], *, costs: dict[str, Any] | None = None
+    ) -> tuple[float, dict[str, Any]]:
+        """(value, record) of the latency objective of a deployed spec (`nas.latency.latency_objective`);
+        `costs`: the deployed spec's params / MACs, already counted by the trial (not counted again)."""
+        # Through the module attribute, so a test can replace the latency measurement.
+        return latencies.latency_objective(deployed, cfg, costs=costs)
 
     def finished(self, trial: optuna.Trial, evaluation: Evaluation) -> None:  # noqa: B027 - optional hook
         """Called after the trial was told (nothing by default)."""

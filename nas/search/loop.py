@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
-from nas.search.evaluator import TrainingEvaluator
+from nas.search.evaluator import Evaluator, TrainingEvaluator
 from nas.search.followups import FrontWeights, retrain_top, run_baselines
 from nas.search.guard import InterruptGuard, StopRequested
 from nas.search.objectives import ATTR_OF
@@ -34,12 +34,12 @@ from nas.search.storage import check_distributed, lost_trial_retries, make_stora
 from nas.search.study import (
     counted,
     hypervolume_reference,
-    latency_identity,
     make_pruner,
     make_sampler,
     open_study,
     study_identity,
 )
+from nas.search.table import TableEvaluator
 from nas.search.trial import TrialRunner
 from nas.search.workers import budget, can_wait, fail_lost, poll_seconds
 
@@ -104,7 +104,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
         objectives=plan.objectives,
         fidelity=plan.identity_fidelity(),
         data=str(plan.base["data"].get("name")),
-        latency=latency_identity(plan.latency),
+        latency=plan.latency_identity(),
         training=plan.training_identity(),
     )
     study, resumed = open_study(
@@ -159,8 +159,11 @@ def _trials(
 ) -> Stop:
     """Run trials until a stop rule fires; the study is read once per iteration and that read is shared."""
     max_retry = lost_trial_retries(plan.storage)
+    evaluator = make_evaluator(plan, study_dir, guard)
+    if evaluator.describe():
+        echo(evaluator.describe())
     scheduler = build_scheduler(plan.scheduler, plan.fidelity, plan.objectives)
-    runner = TrialRunner(plan, study, TrainingEvaluator(plan, study_dir, guard), scheduler, guard=guard)
+    runner = TrialRunner(plan, study, evaluator, scheduler, guard=guard)
     start = time.monotonic()
     stop = Stop()
     counts = {"FAIL": 0, "REJECTED": 0, "REJECTED_RUN": 0}
@@ -239,6 +242,13 @@ def _trials(
                 )
                 break
     return stop
+
+
+def make_evaluator(plan: SearchPlan, study_dir: Path, guard: InterruptGuard) -> Evaluator:
+    """The one place that chooses how trials are evaluated: trained, or looked up (`benchmark=`)."""
+    if plan.benchmark is not None:
+        return TableEvaluator(plan, plan.benchmark)
+    return TrainingEvaluator(plan, study_dir, guard)
 
 
 def _finish(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nas.benchmarks.options import BenchmarkOptions
 from nas.config import resolve_spec
 from nas.fit import validate
 from nas.identity import identity_key, training_identity
@@ -19,7 +20,7 @@ from nas.latency import LatencyConfig, spec_costs
 from nas.search.objectives import OBJECTIVES
 from nas.search.scheduler import scheduler_config
 from nas.search.storage import STORAGES
-from nas.search.study import PRUNERS, SAMPLERS
+from nas.search.study import PRUNERS, SAMPLERS, latency_identity
 from nas.space import Space, SpecRejected, list_spaces
 
 SEARCH_KEYS = (
@@ -53,6 +54,7 @@ SEARCH_KEYS = (
     "pruner",
     "storage",
     "scheduler",
+    "benchmark",
 )
 FIDELITY_KEYS = ("epochs", "fraction", "image_size")
 BASELINE_KEYS = ("enabled", "models", "max_macs")
@@ -90,6 +92,7 @@ class SearchPlan:
     progress: bool = True
     reuse: str = "study"
     scheduler: dict[str, Any] = field(default_factory=lambda: {"name": "single"})
+    benchmark: BenchmarkOptions | None = None  # results looked up in a table instead of trained
 
     # ---------------------------------------------------------------------------------------- building
 
@@ -132,10 +135,15 @@ class SearchPlan:
                 raise ValueError(f"unknown {group} {name!r}; valid {group}s: {', '.join(names)}")
         latency = dict(cfg.get("latency") or {})
         lat_cfg = LatencyConfig.from_cfg(latency)
+        benchmark = BenchmarkOptions.from_cfg(cfg.get("benchmark"), epochs=fidelity["epochs"])
+        if benchmark is not None:
+            benchmark.check_data(_data_at_fidelity(cfg["data"], fidelity))
         budget = _positive(cfg.get("latency_budget_ms"), "latency_budget_ms", allow_none=True)
         if (
-            budget is not None or "latency_ms" in space.constraints.bounds
-        ) and lat_cfg.mode not in LATENCY_MS_MODES:
+            (budget is not None or "latency_ms" in space.constraints.bounds)
+            and lat_cfg.mode not in LATENCY_MS_MODES
+            and benchmark is None  # a table's latency is in ms
+        ):
             raise ValueError(
                 f"a latency budget in milliseconds needs latency.mode measured or predicted, not {lat_cfg.mode!r}"
             )
@@ -158,6 +166,11 @@ class SearchPlan:
         unknown = sorted(set(baselines) - set(BASELINE_KEYS))
         if unknown:
             raise ValueError(f"unknown baselines keys {unknown}; valid keys: {', '.join(BASELINE_KEYS)}")
+        if benchmark is not None and baselines["enabled"]:
+            raise ValueError(
+                f"baselines cannot run under benchmark={benchmark.name}: its table has results for its own "
+                "cells only, and training reference networks would take hours; set baselines.enabled=false"
+            )
         if baselines["models"] is not None:
             models = baselines["models"]
             baselines["models"] = [models] if isinstance(models, str) else list(models)
@@ -194,6 +207,7 @@ class SearchPlan:
             progress=bool(cfg.get("progress", True)),
             reuse=_choice(cfg.get("reuse", "study"), "reuse", REUSE),
             scheduler=scheduler,
+            benchmark=benchmark,
         )
         plan._check_run_config()
         return plan
@@ -304,6 +318,12 @@ class SearchPlan:
             "val_size": data.get("val_size"),
             "val_fraction": data.get("val_fraction"),
         }
+
+    def latency_identity(self) -> dict[str, Any]:
+        """The latency entry of the study's identity: the device (fingerprint) or the benchmark's table."""
+        if self.benchmark is not None:
+            return self.benchmark.identity()
+        return latency_identity(self.latency)
 
     @property
     def n_objectives(self) -> int:

@@ -3,13 +3,15 @@
 Order of work, cheapest first, so a candidate that cannot win costs milliseconds:
 
 1. draw the parameters and render the spec (a draw that cannot form a network is *rejected*);
-2. params and MACs on the meta device -> params / MACs constraints (rejected when violated); these and the
+2. params and MACs (the evaluator's `cost`: on the meta device) -> params / MACs constraints (rejected when violated); these and the
    latency are the network's at the data's image size, where it is deployed, even when `fidelity.image_size`
    trains it smaller;
 3. an earlier trial with the same spec at the same fidelity -> its result is reused, no training;
-4. latency (measured / predicted / macs / params, per the latency config) -> latency constraint;
-5. evaluate it through the `Evaluator` (today: train and validate at the search fidelity, `nas.fit.fit`),
-   at the rungs the `Scheduler` chooses (scheduler=single: one rung, the search fidelity; asha: rungs).
+4. latency (measured / predicted / macs / params per the latency config, or a table's device column: the
+   evaluator's `latency`) -> latency constraint;
+5. evaluate it through the `Evaluator` (train and validate at the search fidelity, `nas.fit.fit`, or look
+   it up in a benchmark's table), at the rungs the `Scheduler` chooses (scheduler=single: one rung, the
+   search fidelity; asha: rungs).
 
 Rejected candidates are told to Optuna as PRUNED with `rejected: true` and the reason in their user
 attributes: TPE then ranks them below every completed trial (it learns to avoid the region), NSGA-II
@@ -32,7 +34,6 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas import latency as latencies
 from nas.search import optuna_internals as internals
 from nas.search.evaluator import Candidate, Evaluation, Evaluator, chance_reason, failure_reason
 from nas.search.guard import InterruptGuard, StopRequested
@@ -235,7 +236,7 @@ class TrialRunner:
             return self._end(trial, "REJECTED", f"invalid draw: {e}")
         attrs: dict[str, Any] = {"spec": sample.spec}
         try:  # `trained` trains at the fidelity's size; `deployed` (the data's size) is what latency / MACs judge
-            trained, deployed, cost = plan.cost(sample.spec)
+            trained, deployed, cost = self.evaluator.cost(plan, sample.spec)
         except ValueError as e:  # e.g. the feature map shrinks below 1x1 at this input size
             return self._end(trial, "REJECTED", f"invalid spec: {str(e).splitlines()[0]}", attrs)
         attrs.update(n_params=int(cost["params"]), macs=int(cost["macs"]))
@@ -261,8 +262,7 @@ class TrialRunner:
         if found is not None:
             return self._reuse(trial, *found, attrs)
 
-        # Through the module attribute, so a test can replace the latency measurement.
-        latency, record = latencies.latency_objective(deployed, plan.latency, costs=cost)
+        latency, record = self.evaluator.latency(deployed, plan.latency, costs=cost)
         attrs.update(
             latency=float(latency),
             latency_unit=record.get("unit", ""),
