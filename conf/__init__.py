@@ -1,1 +1,1 @@
-"""The platform's Hydra configs as package data (Hydra reads them as `pkg://conf`): YAML files only, no code."""
+"""The platform's Hydra configs as package data (found beside the `nas` package: nas.config.CONF_DIR): YAML files only, no code."""

@@ -1,7 +1,8 @@
 """Hydra search-path plugin: `model=exported/<name>` finds the front architectures searches exported.
 
 A search writes its front as <study folder>/model/exported/<name>.yaml (nas.search.reporting.exports), so a
-study folder is a config root. For the platform's apps (primary configs `pkg://conf`; other Hydra apps in the
+study folder is a config root. For the platform's apps (primary configs: the `conf` package installed beside
+this plugin, as nas.config.CONFIG_PATH names it, or `pkg://conf`; other Hydra apps in the
 environment are left alone) this appends every study folder under `outputs/search/` of the working directory
 that holds exports, after the packaged configs (a packaged model of the same name wins). Exports written
 elsewhere (`export_dir=<dir>/model/exported`) are found with `hydra.searchpath=[file://<dir>]`.
@@ -14,7 +15,9 @@ from pathlib import Path
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-PRIMARY = "pkg://conf"  # nas.config.CONFIG_PATH (not imported: Hydra imports every plugin at start-up)
+# nas.config.CONFIG_PATH: the `conf` package beside this plugin (not imported: Hydra imports every plugin at
+# start-up, and this must stay cheap).
+PRIMARY = {str(Path(__file__).resolve().parents[1] / "conf"), "pkg://conf"}
 STUDIES = Path("outputs") / "search"  # the search's default study folders: outputs/search/<study_name>
 
 
@@ -29,7 +32,7 @@ class ExportedModels(SearchPathPlugin):
     """Appends the study folders with exports to the config search path of the platform's apps."""
 
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        if not any(e.path == PRIMARY for e in search_path.get_path()):
+        if not any(e.path in PRIMARY for e in search_path.get_path()):
             return
         for root in study_roots():
             search_path.append(provider="cnn-nas-exports", path=f"file://{root}")

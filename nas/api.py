@@ -18,19 +18,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nas.config import CONF_PACKAGE, to_plain
+from nas.config import CONF_DIR, to_plain
 
 
 @contextmanager
 def _hydra() -> Iterator[None]:
     """Hydra initialised on the packaged configs for the block, unless something already initialised it."""
-    from hydra import initialize_config_module
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     if GlobalHydra.instance().is_initialized():
         yield
         return
-    with initialize_config_module(config_module=CONF_PACKAGE, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         yield
 
 

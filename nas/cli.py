@@ -2,7 +2,7 @@
 
 Commands wrap their entry function once, instead of a try/except each:
 
-    @hydra.main(config_path="pkg://conf", config_name="train", version_base="1.3")
+    @hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")
     @user_errors("train")                 # below hydra.main: it sees the task's exceptions before Hydra does
     def main(cfg): ...
 

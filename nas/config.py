@@ -7,27 +7,33 @@ import importlib.resources
 from pathlib import Path
 from typing import Any
 
-# The configs are the `conf` package's data (in the wheel, or this checkout's conf/): Hydra apps read them
-# as CONFIG_PATH, code that lists a config group's files reads CONF_DIR.
+# The configs are the `conf` package's data, installed beside the `nas` package (in the wheel, or this
+# checkout's conf/). They are found by that path, never by importing `conf`: a user's own `conf/` folder in the
+# working directory (common in Hydra projects) would shadow the import (`python -m` puts the working directory
+# first on sys.path). Hydra apps read them as CONFIG_PATH (an absolute path), code that lists a config group's
+# files reads CONF_DIR.
 CONF_PACKAGE = "conf"
-CONFIG_PATH = f"pkg://{CONF_PACKAGE}"
 
 
 def conf_dir() -> Path:
-    """The folder of the installed `conf` package (every config group is a sub-folder of it)."""
-    try:
+    """The folder of the platform's `conf` package (every config group is a sub-folder of it)."""
+    beside = Path(__file__).resolve().parents[1] / CONF_PACKAGE
+    if (beside / "train.yaml").is_file():
+        return beside
+    try:  # installed some other way: the package wherever it is importable from
         root = Path(str(importlib.resources.files(CONF_PACKAGE)))
     except ModuleNotFoundError:
+        root = None
+    if root is None or not (root / "train.yaml").is_file():
         raise ModuleNotFoundError(
-            "the platform's configs (the `conf` package) are not importable: install the project "
-            "(pip install . or pip install -e .) or run from its checkout"
-        ) from None
-    if not (root / "train.yaml").is_file():
-        raise ModuleNotFoundError(f"the `conf` package at {root} is not this platform's (no train.yaml)")
+            f"the platform's configs (the `conf` package, expected at {beside}) are missing: install the "
+            "project (pip install . or pip install -e .) or run from its checkout"
+        )
     return root
 
 
 CONF_DIR = conf_dir()
+CONFIG_PATH = str(CONF_DIR)
 # Keys of the `trainer` group that are ours rather than pytorch_lightning.Trainer's.
 OWN_TRAINER_KEYS = ("channels_last",)
 # Trainer arguments the platform sets itself, and the option a user sets instead.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.config import CONF_DIR, CONF_PACKAGE, to_plain
+from nas.config import CONF_DIR, to_plain
 from nas.identity import identity_key, training_identity
 
 CONFIG_NAME = "ablate"
@@ -226,22 +226,17 @@ def composer(config_dir: Path | None = None, config_name: str = CONFIG_NAME) -> 
 
     Where Hydra is already initialised (inside the app, or an enclosing `composer` block) it uses that search
     path; elsewhere (tests, pre-checks) it initialises Hydra on `config_dir` (default: the packaged configs,
-    pkg://conf) for the duration of the block. `config_name` may be a config that extends ablate.yaml (another baseline).
+    nas.config.CONFIG_PATH) for the duration of the block. `config_name` may be a config that extends ablate.yaml (another baseline).
     """
-    from hydra import compose, initialize_config_dir, initialize_config_module
+    from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     register_resolvers()
     if GlobalHydra.instance().is_initialized():
         yield _memoised(lambda overrides: compose(config_name=config_name, overrides=list(overrides)))
         return
-    # The packaged configs as the command reads them (pkg://conf: a search's exports are on its search path too)
-    init = (
-        initialize_config_dir(config_dir=str(config_dir), version_base="1.3")
-        if config_dir
-        else initialize_config_module(config_module=CONF_PACKAGE, version_base="1.3")
-    )
-    with init:
+    # The packaged configs as the command reads them (a search's exports are on its search path too)
+    with initialize_config_dir(config_dir=str(config_dir or CONF_DIR), version_base="1.3"):
         yield _memoised(lambda overrides: compose(config_name=config_name, overrides=list(overrides)))
 
 
