@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_configs_are_found_beside_the_nas_package():
     assert nas.config.CONF_DIR == ROOT / "conf"
-    assert Path(nas.config.CONFIG_PATH).is_absolute() and (Path(nas.config.CONFIG_PATH) / "search.yaml").is_file()
+    assert (
+        Path(nas.config.CONFIG_PATH).is_absolute()
+        and (Path(nas.config.CONFIG_PATH) / "search.yaml").is_file()
+    )
 
 
 def test_a_conf_folder_in_the_working_directory_does_not_shadow_the_platforms(tmp_path):
@@ -26,7 +29,12 @@ def test_a_conf_folder_in_the_working_directory_does_not_shadow_the_platforms(tm
     # in the working directory shadows), not through PYTHONPATH.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     p = subprocess.run(
-        [sys.executable, "-m", "nas.search"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "nas.search"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert p.returncode == 0, p.stderr[-2000:]
     assert "resnet_like" in p.stdout  # the platform's spaces, listed
