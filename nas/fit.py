@@ -14,6 +14,7 @@ from blocks.cost import count_macs, count_params
 from nas.config import make_trainer, resolve_spec
 from nas.module import Classifier, NonFiniteLossError
 from nas.optim import validate_optim
+from nas.speed import parse_channels_last
 from nas.tracking import (
     failure_state,
     finish_run,
@@ -94,6 +95,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     validate_data_config(cfg["data"])
     validate_optim(cfg["optim"])
     validate_logger(cfg.get("logger") or {"name": "none"})
+    parse_channels_last(cfg["trainer"].get("channels_last", "auto"))
     spec = resolve_spec(cfg)
     build_model(spec)  # raises on unknown blocks / impossible shapes
     return spec
@@ -135,7 +137,7 @@ def fit(
         spec,
         cfg["optim"],
         batch_size=int(data_cfg.get("batch_size", 128)),
-        channels_last=bool(trainer_cfg.get("channels_last", False)),
+        channels_last=trainer_cfg.get("channels_last", "auto"),
     )
     params = count_params(module.model)
     macs = count_macs(module.model, (1, spec["in_channels"], spec["input_size"], spec["input_size"]))

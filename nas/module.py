@@ -12,6 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from blocks import build_model
 from nas.optim import build_optimizer, build_scheduler
+from nas.speed import choose_channels_last, convert_optimizer_state, parse_channels_last
 
 
 class NonFiniteLossError(RuntimeError):
@@ -29,14 +30,16 @@ class Classifier(pl.LightningModule):
         spec: dict[str, Any],
         optim: dict[str, Any],
         batch_size: int = 128,
-        channels_last: bool = False,
+        channels_last: bool | str = False,
     ) -> None:
+        """`channels_last`: True / False, or "auto" (on CPU the faster layout, timed when fitting starts)."""
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(spec)
-        self.channels_last = channels_last
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.channels_last = False  # the layout in use now; "auto" decides in on_fit_start
+        self._auto_layout = parse_channels_last(channels_last) is None
+        if parse_channels_last(channels_last):
+            self.set_channels_last(True)
         n = int(spec["num_classes"])
         self.train_acc = MulticlassAccuracy(n, average="micro")
         self.val_acc = MulticlassAccuracy(n, average="micro")
@@ -47,6 +50,25 @@ class Classifier(pl.LightningModule):
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.val_acc_best = 0.0
+
+    def set_channels_last(self, on: bool) -> None:
+        """Move the network (and any optimiser state) to NHWC (`on`) or NCHW; inputs follow in forward."""
+        fmt = torch.channels_last if on else torch.contiguous_format
+        self.model = self.model.to(memory_format=fmt)
+        self.channels_last = on
+        if self._trainer is not None:
+            for opt in self.trainer.optimizers:
+                convert_optimizer_state(opt, fmt)
+
+    def on_fit_start(self) -> None:
+        # Only a single CPU process probes: on a GPU NCHW stays (today's default; set channels_last: true
+        # for tensor-core layouts), and under DDP every rank must hold the same layout its buckets were
+        # built for.
+        if not self._auto_layout or self.device.type != "cpu" or self.trainer.world_size > 1:
+            return
+        spec = self.hparams.spec
+        shape = (int(self.hparams.batch_size), int(spec["in_channels"]), *(2 * [int(spec["input_size"])]))
+        self.set_channels_last(choose_channels_last(self.model, spec, shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
