@@ -8,7 +8,7 @@ from typing import Any
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # Keys of the `trainer` group that are ours rather than pytorch_lightning.Trainer's.
-OWN_TRAINER_KEYS = ("channels_last",)
+OWN_TRAINER_KEYS = ("channels_last", "compile")
 
 
 def to_plain(cfg: Any) -> dict[str, Any]:

@@ -138,6 +138,7 @@ def fit(
         cfg["optim"],
         batch_size=int(data_cfg.get("batch_size", 128)),
         channels_last=trainer_cfg.get("channels_last", "auto"),
+        compile=bool(trainer_cfg.get("compile", False)),
     )
     params = count_params(module.model)
     macs = count_macs(module.model, (1, spec["in_channels"], spec["input_size"], spec["input_size"]))

@@ -129,3 +129,30 @@ def test_bad_channels_last_fails_before_training(compose, tmp_path, value):
     with pytest.raises(ValueError, match="auto, true, false"):
         fit(cfg, verbose=False)
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_compile_wraps_the_network_and_keeps_checkpoint_keys(compose, tmp_path, cache, monkeypatch):
+    import nas.module
+
+    calls: list[torch.nn.Module] = []
+
+    class Counting(torch.nn.Module):  # stands in for torch.compile's wrapper: compiling takes minutes here
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner, self.calls = model, 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            return self.inner(x)
+
+    def fake_compile(model):
+        calls.append(Counting(model))
+        return calls[-1]
+
+    monkeypatch.setattr(nas.module, "compile_model", fake_compile)
+    cfg = compose("train", [*TINY_DATA, "logger=none", "trainer.max_epochs=1", "trainer.compile=true"])
+    cfg["output_dir"] = str(tmp_path / "run")
+    result = fit(cfg, verbose=False)
+    assert len(calls) == 1 and calls[0].calls >= 9  # every training step ran through the compiled network
+    ckpt = torch.load(result.checkpoint, map_location="cpu", weights_only=False)
+    assert ckpt["state_dict"].keys() == nas.module.Classifier(result.spec, cfg["optim"]).state_dict().keys()
