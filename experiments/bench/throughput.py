@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import os
 import random
 import statistics
 import time
@@ -152,7 +153,8 @@ def run_space(args: argparse.Namespace) -> int:
     print(
         f"{args.space}: {len(specs)} random networks within its constraints, {args.data} {data['image_size']} px, "
         f"batch {batch}, {steps} steps x {rounds} rounds per path (first dropped), "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; optimised = channels_last {optimised}"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; optimised = channels_last {optimised}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     header = (
         f"{'#':>2} {'block':<18} {'MMACs':>6} {'today img/s':>11} {'GF/s':>5} {'opt img/s':>10} {'GF/s':>5} "
@@ -204,6 +206,7 @@ def run_space(args: argparse.Namespace) -> int:
             opt_pct=100 * row["opt_gflops"] / peak,
         )
     _summary(rows, peaks)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
