@@ -138,9 +138,9 @@ def choose_channels_last(
 def compile_model(model: nn.Module) -> nn.Module:
     """`torch.compile(model)` with Inductor's caches in `<cache>/inductor`, shared by every run of this user.
 
-    Compiling fuses batch norm, activations and residual adds (1.35x on a `resnet_like` network here) but
-    costs minutes on 2 cores, so it pays only in long runs (README: Benchmarks); a network compiled once is
-    loaded from the cache by its later runs (ablation seeds, retraining).
+    Compiling fuses batch norm, activations and residual adds, but a cold compile costs minutes on 2 cores
+    (seconds from a warm cache: ablation seeds, retraining), so it can pay only in long runs; its steady-state
+    gain on CPU is not established yet (README: Benchmarks), hence opt-in.
     """
     from nas.data.download import cache_root
 
