@@ -121,6 +121,15 @@ def test_probe_restores_the_rng_and_times_both_layouts():
     assert set(times) == {False, True} and all(t > 0 for t in times.values())
 
 
+@pytest.mark.parametrize(
+    ("nchw_s", "nhwc_s", "expected"), [(2.0, 1.0, True), (1.0, 1.05, True), (1.0, 1.5, False)]
+)
+def test_nchw_only_when_clearly_faster(cache, monkeypatch, nchw_s, nhwc_s, expected):
+    spec = {**SPEC, "in_channels": 1, "num_classes": 10, "input_size": 16}
+    monkeypatch.setattr(speed, "time_layouts", lambda *a: {False: nchw_s, True: nhwc_s})
+    assert speed.choose_channels_last(build_model(spec), spec, (8, 1, 16, 16)) is expected
+
+
 @pytest.mark.parametrize("value", ["yes", "nhwc", 2])
 def test_bad_channels_last_fails_before_training(compose, tmp_path, value):
     cfg = compose("train", [*TINY_DATA, "logger=none"])
