@@ -35,7 +35,7 @@ def conf_dir() -> Path:
 CONF_DIR = conf_dir()
 CONFIG_PATH = str(CONF_DIR)
 # Keys of the `trainer` group that are ours rather than pytorch_lightning.Trainer's.
-OWN_TRAINER_KEYS = ("channels_last",)
+OWN_TRAINER_KEYS = ("channels_last", "compile")
 # Trainer arguments the platform sets itself, and the option a user sets instead.
 RESERVED_TRAINER_KEYS = {
     "logger": "choose the logger with logger=wandb|csv|tensorboard|none",

@@ -15,6 +15,7 @@ from nas.config import make_callbacks, make_trainer, resolve_spec, validate_trai
 from nas.latency.costs import spec_costs
 from nas.module import Classifier, NonFiniteLossError
 from nas.optim import validate_optim
+from nas.speed import parse_channels_last
 from nas.tracking import (
     failure_state,
     finish_run,
@@ -108,6 +109,7 @@ def checked(
     validate_optim(cfg["optim"])
     validate_logger(cfg.get("logger") or {"name": "none"})
     validate_trainer(cfg["trainer"])
+    parse_channels_last(cfg["trainer"].get("channels_last", "auto"))
     spec = resolve_spec(cfg)
     if costs is None:
         costs = spec_costs(spec)  # raises on unknown blocks / impossible shapes
@@ -174,7 +176,8 @@ def fit(
         spec,
         cfg["optim"],
         batch_size=int(data_cfg.get("batch_size", 128)),
-        channels_last=bool(trainer_cfg.get("channels_last", False)),
+        channels_last=trainer_cfg.get("channels_last", "auto"),
+        compile=bool(trainer_cfg.get("compile", False)),
     )
     params, macs = costs["params"], costs["macs"]
     logger = make_logger(

@@ -12,6 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from blocks import build_model
 from nas.optim import build_optimizer, build_scheduler
+from nas.speed import choose_channels_last, compile_model, convert_optimizer_state, parse_channels_last
 
 
 class NonFiniteLossError(RuntimeError):
@@ -29,14 +30,23 @@ class Classifier(pl.LightningModule):
         spec: dict[str, Any],
         optim: dict[str, Any],
         batch_size: int = 128,
-        channels_last: bool = False,
+        channels_last: bool | str = False,
+        compile: bool = False,
     ) -> None:
+        """`channels_last`: True / False, or "auto" (on CPU the faster layout, timed when fitting starts).
+
+        `compile`: run the network through `torch.compile` (long runs only: compiling takes minutes on CPU).
+        """
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(spec)
-        self.channels_last = channels_last
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # The compiled callable is kept outside the module tree, so state_dict keys and checkpoints are
+        # the same with and without compilation.
+        self._compiled: list[torch.nn.Module] = []
+        self.channels_last = False  # the layout in use now; "auto" decides in on_fit_start
+        self._auto_layout = parse_channels_last(channels_last) is None
+        if parse_channels_last(channels_last):
+            self.set_channels_last(True)
         n = int(spec["num_classes"])
         self.train_acc = MulticlassAccuracy(n, average="micro")
         self.val_acc = MulticlassAccuracy(n, average="micro")
@@ -48,10 +58,30 @@ class Classifier(pl.LightningModule):
         self.test_loss = MeanMetric()
         self.val_acc_best = 0.0
 
+    def set_channels_last(self, on: bool) -> None:
+        """Move the network (and any optimiser state) to NHWC (`on`) or NCHW; inputs follow in forward."""
+        fmt = torch.channels_last if on else torch.contiguous_format
+        self.model = self.model.to(memory_format=fmt)
+        self.channels_last = on
+        if self._trainer is not None:
+            for opt in self.trainer.optimizers:
+                convert_optimizer_state(opt, fmt)
+
+    def on_fit_start(self) -> None:
+        # Only a single CPU process probes: on a GPU NCHW stays (today's default; set channels_last: true
+        # for tensor-core layouts), and under DDP every rank must hold the same layout its buckets were
+        # built for.
+        if self._auto_layout and self.device.type == "cpu" and self.trainer.world_size == 1:
+            spec = self.hparams.spec
+            shape = (int(self.hparams.batch_size), int(spec["in_channels"]), *(2 * [int(spec["input_size"])]))
+            self.set_channels_last(choose_channels_last(self.model, spec, shape))
+        if self.hparams.get("compile") and not self._compiled:  # after the layout: a switch would recompile
+            self._compiled.append(compile_model(self.model))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        return self._compiled[0](x) if self._compiled else self.model(x)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch

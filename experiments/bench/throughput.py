@@ -1,15 +1,25 @@
-"""`python -m experiments.bench throughput`: training images/s through the platform vs a plain PyTorch loop.
+"""`python -m experiments.bench throughput`: training speed, against a plain loop and against the machine's peak.
 
-Both train the same spec on the same in-memory batches with the same optimiser and per-step LR schedule;
-rounds alternate (platform, plain, platform, ...) in one process so machine noise hits both alike. The
-platform round is a real `pytorch_lightning.Trainer.fit` of the platform's `Classifier` (progress bar and
-metrics on, as `experiments.train` runs it); the first round of each is warm-up and is dropped.
+Two modes. `--model NAME` (the plain-loop comparison): the platform and a hand-written PyTorch loop train the
+same spec on the same in-memory batches with the same optimiser and per-step LR schedule; rounds alternate
+(platform, plain, platform, ...) in one process so machine noise hits both alike. The platform round is a
+real `pytorch_lightning.Trainer.fit` of the platform's `Classifier` (progress bar and metrics on, as
+`experiments.train` runs it); the first round of each is warm-up and is dropped.
+
+`--space NAME --count N` (efficiency): N random architectures of a search
+space, within its constraints, at the search's training settings, each trained through `Trainer.fit` by
+today's path (NCHW) and the optimised default (`trainer.channels_last: auto`) in alternating rounds; per
+network and as the median: images/s, achieved GFLOP/s (6 x MACs x batch / step time) and the share of the
+machine's peak (a 2048 x 2048 sgemm, measured between networks in the same run; the best is the peak).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
+import os
+import random
 import statistics
 import time
 import warnings
@@ -52,11 +62,15 @@ def plain_round(model, opt, sched, loader, batches: int) -> float:
     return images / (time.perf_counter() - start)
 
 
-def platform_round(module: Classifier, dm, batches: int, progress: bool) -> float:
+def platform_round(
+    module: Classifier, dm, batches: int, progress: bool, trainer_cfg: dict[str, Any] | None = None
+) -> float:
     """One round through Lightning's Trainer.fit with the platform's module; returns images/s."""
     monitor = ThroughputMonitor()
+    cfg = dict(trainer_cfg or {})
+    cfg.update({"max_epochs": 1, "accelerator": "cpu", "devices": 1, "num_sanity_val_steps": 0})
     trainer = make_trainer(
-        {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "num_sanity_val_steps": 0},
+        cfg,
         logger=None,
         callbacks=[monitor],
         out=Path("outputs") / "bench",  # relative to the working directory, like every command's outputs
@@ -70,21 +84,196 @@ def platform_round(module: Classifier, dm, batches: int, progress: bool) -> floa
     return monitor.images_per_s
 
 
-def main(argv: list[str] | None = None) -> None:
+def sgemm_gflops(n: int = 2048, reps: int = 5) -> float:
+    """The machine's dense float32 peak as this process sees it: GFLOP/s of an n x n matrix product."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def space_specs(space: str, count: int, seed: int, shape: dict[str, int]) -> list[dict[str, Any]]:
+    """`count` random specs of `space` that pass its params / MACs constraints, as the search would train."""
+    from blocks import build_model
+    from blocks.cost import count_macs, count_params
+    from experiments.bench.latency import spec_sampler
+    from nas.space import load_space
+
+    draw = spec_sampler(space, **shape)
+    constraints = load_space(space).constraints
+    rng, specs = random.Random(seed), []
+    for _ in range(100 * count):
+        spec = draw(rng)
+        model = build_model(spec)
+        size = (1, shape["in_channels"], shape["input_size"], shape["input_size"])
+        cost = {"params": count_params(model), "macs": count_macs(model, size)}
+        if not constraints.violations(cost):
+            specs.append(spec)
+        if len(specs) == count:
+            return specs
+    raise ValueError(
+        f"space {space!r}: fewer than {count} of {100 * count} random draws pass its constraints"
+    )
+
+
+def run_space(args: argparse.Namespace) -> int:
+    """Efficiency mode: today's path vs the optimised default on `args.count` random networks of a space."""
+    from blocks.cost import count_macs
+    from nas.data import build_datamodule
+    from nas.speed import choose_channels_last
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    search = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "search.yaml"), resolve=False)
+    fidelity = search.get("fidelity") or {}  # type: ignore[union-attr]
+    data = load_group("data", args.data)
+    data["seed"] = 0
+    if fidelity.get("image_size"):
+        data["image_size"] = int(fidelity["image_size"])
+    data["batch_size"] = args.batch_size or int(data["batch_size"])
+    steps, rounds = args.batches or 20, max(2, args.rounds or 3)
+    trainer = load_group("trainer", "default")
+    optimised = trainer.get("channels_last", "auto")
+    optim = load_group("optim", "sgd")
+    dm = build_datamodule(data)
+    dm.setup("fit")
+    shape = {
+        "input_size": data["image_size"],
+        "in_channels": data["channels"],
+        "num_classes": data["num_classes"],
+    }
+    specs = space_specs(args.space, args.count, args.seed, shape)
+    batch = int(data["batch_size"])
+    x_shape = (batch, shape["in_channels"], shape["input_size"], shape["input_size"])
+    print(
+        f"{args.space}: {len(specs)} random networks within its constraints, {args.data} {data['image_size']} px, "
+        f"batch {batch}, {steps} steps x {rounds} rounds per path (first dropped), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; optimised = channels_last {optimised}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    header = (
+        f"{'#':>2} {'block':<18} {'MMACs':>6} {'today img/s':>11} {'GF/s':>5} {'opt img/s':>10} {'GF/s':>5} "
+        f"{'speedup':>7} {'NHWC':>5} {'probe s':>7}"
+    )
+    print(header)
+    peaks, rows = [sgemm_gflops()], []
+    for i, spec in enumerate(specs):
+        pl.seed_everything(0, verbose=False)
+        today = Classifier(spec, optim, batch_size=batch, channels_last=False)
+        macs = count_macs(today.model, (1, *x_shape[1:]))
+        pl.seed_everything(0, verbose=False)
+        fast = Classifier(spec, optim, batch_size=batch, channels_last=optimised)
+        start = time.perf_counter()  # the probe a first-time network pays (its choice is then cached)
+        layout = choose_channels_last(fast.model, spec, x_shape, use_cache=False)
+        probe_s = time.perf_counter() - start
+        rates: dict[str, list[float]] = {"today": [], "opt": []}
+        for _ in range(rounds):
+            rates["today"].append(
+                platform_round(today, dm, steps, False, {**trainer, "channels_last": False})
+            )
+            rates["opt"].append(platform_round(fast, dm, steps, False, trainer))
+        med = {k: statistics.median(v[1:]) for k, v in rates.items()}
+        peaks.append(sgemm_gflops())
+        row = {
+            "net": i,
+            "block": _blocks(spec),
+            "macs": macs,
+            "today_img_s": med["today"],
+            "opt_img_s": med["opt"],
+            "today_gflops": 6 * macs * med["today"] / 1e9,
+            "opt_gflops": 6 * macs * med["opt"] / 1e9,
+            "channels_last": fast.channels_last,
+            "probe_choice": layout,
+            "probe_s": probe_s,
+        }
+        rows.append(row)
+        print(
+            f"{i:>2} {row['block']:<18} {macs / 1e6:>6.1f} {med['today']:>11.0f} {row['today_gflops']:>5.1f} "
+            f"{med['opt']:>10.0f} {row['opt_gflops']:>5.1f} {med['opt'] / med['today']:>6.2f}x "
+            f"{'yes' if row['channels_last'] else 'no':>5} {probe_s:>7.2f}",
+            flush=True,
+        )
+    peak = max(peaks)
+    for row in rows:
+        row.update(
+            peak_gflops=peak,
+            today_pct=100 * row["today_gflops"] / peak,
+            opt_pct=100 * row["opt_gflops"] / peak,
+        )
+    _summary(rows, peaks)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return 0
+
+
+def _blocks(spec: dict[str, Any]) -> str:
+    """The block types of a spec's stages, plus its stem pooling: e.g. "bottleneck+avgpool"."""
+    names = sorted({str(s.get("block")) for s in spec.get("stages", [])})
+    pools = [str(s.get("type")) for s in spec.get("small_stem", []) if s.get("block") == "pool"]
+    return "/".join(names) + "".join(f"+{p}pool" for p in pools)
+
+
+def _summary(rows: list[dict[str, Any]], peaks: list[float]) -> None:
+    """Medians and minima of both paths as shares of the peak."""
+    peak = max(peaks)
+    print(
+        f"\npeak (2048 x 2048 sgemm): {peak:.1f} GFLOP/s best of {len(peaks)} "
+        f"(median {statistics.median(peaks):.1f}, min {min(peaks):.1f})"
+    )
+    for path, label in (("today", "today (NCHW)"), ("opt", "optimised")):
+        pct = [r[f"{path}_pct"] for r in rows]
+        img = [r[f"{path}_img_s"] for r in rows]
+        print(
+            f"{label:<13} median {statistics.median(img):7.0f} img/s  {statistics.median(pct):5.1f} % of peak  "
+            f"(min {min(pct):5.1f} %, max {max(pct):5.1f} %)"
+        )
+    speedup = [r["opt_img_s"] / r["today_img_s"] for r in rows]
+    print(
+        f"speedup       median {statistics.median(speedup):.2f}x  (min {min(speedup):.2f}x, max {max(speedup):.2f}x)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int | None:
     p = argparse.ArgumentParser(prog="python -m experiments.bench throughput", description=__doc__)
     p.add_argument("--data", default="fashion_mnist", help="conf/data/<name>.yaml")
     p.add_argument("--model", default="simple_cnn", help="conf/model/<name>.yaml")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--batches", type=int, default=60, help="training batches per round")
-    p.add_argument("--rounds", type=int, default=6, help="rounds of each (the first is warm-up)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 256; --space: the data config's")
+    p.add_argument(
+        "--batches", type=int, default=None, help="training batches per round (default 60; --space 20)"
+    )
+    p.add_argument(
+        "--rounds", type=int, default=None, help="rounds of each, the first is warm-up (6; --space 3)"
+    )
     p.add_argument("--no-progress", action="store_true", help="disable the platform's progress bar")
+    p.add_argument("--space", default=None, help="efficiency mode: random networks of conf/space/<name>.yaml")
+    p.add_argument("--count", type=int, default=10, help="efficiency mode: networks to train")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--seed", type=int, default=0, help="efficiency mode: which random networks")
+    p.add_argument("--csv", default=None, help="efficiency mode: also write the per-network rows here")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.space is not None:
+        return run_space(args)
     # Lightning announces every Trainer it builds; one line per round is what a benchmark should print.
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="pytorch_lightning")
 
     from nas.data import build_datamodule
 
+    args.batch_size = args.batch_size or 256
+    args.batches = args.batches or 60
+    args.rounds = args.rounds or 6
     data = load_group("data", args.data)
     data.update(batch_size=args.batch_size, augment=False, seed=0)
     spec = load_group("model", args.model)
@@ -116,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"platform  {med['platform']:8.0f} images/s (median)")
     print(f"plain     {med['plain']:8.0f} images/s (median)")
     print(f"ratio     {med['platform'] / med['plain']:.3f}  (target >= 0.95)")
+    return None
 
 
 if __name__ == "__main__":
