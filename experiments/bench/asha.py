@@ -37,6 +37,7 @@ import optuna
 
 from experiments.ablation.stats import summarize
 from experiments.bench._nb201_samplers import SAMPLERS, build_sampler
+from experiments.bench.nb201 import load_problems
 from nas.benchmarks import nb201
 from nas.benchmarks.regret import Problem
 from nas.search import halving
@@ -253,9 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        table = nb201.load(args.data)
-        devices = [d for d in args.devices.split(",") if d]
-        problems = {d: table.problem(args.dataset, d, 200) for d in devices}
+        table, devices, problems = load_problems(args.data, args.dataset, args.devices)
     except (OSError, KeyError, ValueError, ModuleNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

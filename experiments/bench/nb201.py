@@ -209,6 +209,14 @@ def sweep(
     return [r for r in load_results(out) if r["sampler"] in samplers and r["device"] in devices]
 
 
+def load_problems(data: Any, dataset: str, devices: str) -> tuple[nb201.Table, list[str], dict[str, Problem]]:
+    """The tables, the comma-separated `devices` as a list, and each device's 200-epoch problem (true front,
+    reference point) for `dataset`; raises what loading raises (the commands turn it into one message)."""
+    table = nb201.load(data)
+    names = [d for d in devices.split(",") if d]
+    return table, names, {d: table.problem(dataset, d, 200) for d in names}
+
+
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(prog="python -m experiments.bench nb201", description=__doc__.split("\n")[0])
@@ -237,9 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        table = nb201.load(args.data)
-        devices = [d for d in args.devices.split(",") if d]
-        problems = {d: table.problem(args.dataset, d, 200) for d in devices}
+        table, devices, problems = load_problems(args.data, args.dataset, args.devices)
     except (OSError, KeyError, ValueError, ModuleNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

