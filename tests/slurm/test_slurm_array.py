@@ -129,9 +129,15 @@ def test_the_readme_recipe_runs_two_array_jobs_on_one_study_and_the_report_sees_
 
 
 def test_a_job_cancelled_mid_trial_has_its_trial_run_again_and_the_study_completes(slurm, tmp_path):
-    # Twelve epochs on more images: a trial trains for about 10 s (2 cores, two jobs), much longer than it
-    # takes to see it running and cancel its job.
-    common, journal = _setup(tmp_path, "slc", 4, "fidelity.epochs=12", "data.train_size=1024")
+    # Twelve epochs on more images: a trial trains for about 10 s (2 cores, two jobs). A pruner that never
+    # prunes (more start-up trials than the study has; Optuna prunes single-objective studies only) makes
+    # each epoch's accuracy reach the storage, so the job is cancelled while its trial is seen training, not
+    # during the bookkeeping after its last epoch (SIGTERM there lets the trial complete, by design: CI once
+    # cancelled a trial that late).
+    common, journal = _setup(
+        tmp_path, "slc", 4, "fidelity.epochs=12", "data.train_size=1024", "objectives=[accuracy]",
+        "pruner=median", "pruner.n_startup_trials=100",
+    )  # fmt: skip
     _create(common, tmp_path)
     launcher = _array(common, tmp_path, slurm.env)
     victim = None
@@ -142,7 +148,13 @@ def test_a_job_cancelled_mid_trial_has_its_trial_run_again_and_the_study_complet
             continue
         running = _study(journal, "slc").get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         victim = next(
-            (t for t in running if t.user_attrs.get("worker", {}).get("slurm_array_task") == "0"), None
+            (
+                t
+                for t in running
+                if t.user_attrs.get("worker", {}).get("slurm_array_task") == "0"
+                and 1 <= len(t.intermediate_values) <= 6
+            ),
+            None,
         )
     assert victim is not None, (tmp_path / "launcher.log").read_text()[-3000:]
     # scancel needs the array element's name (<array job>_<task>): given the element's own job id (what the
