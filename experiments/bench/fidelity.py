@@ -1,41 +1,63 @@
-"""`python -m experiments.bench fidelity`: is a search fidelity cheap enough, rank-preserving, and does it trade off?
+"""`python -m experiments.bench fidelity`: calibrate a search fidelity against a reference training.
 
-A search can only find an accuracy-latency front if, at its fidelity, slower networks of the space are more
-accurate; and its winners are only winners if the fidelity ranks networks as a higher one does. This trains
-the same `--archs` architectures of a space (valid draws, spread evenly over their MACs at the data's image
-size) at each `--fidelities` entry, `epochs:fraction[:image_size]`, and reports per fidelity: seconds per
-network, the accuracy range, Spearman's rho of accuracy with latency (the trade-off: near 0 means the front is
-noise around the fastest networks) and with the last fidelity's accuracy (rank preservation). Training uses
-seed 0; results are cached in `--out`/results.json, so re-running resumes.
-Extra Hydra overrides of conf/search.yaml go at the end, e.g. `data.batch_size=64`.
+A search can only be trusted if, at its fidelity, it ranks networks as a longer training does. This picks
+`--archs` architectures of a space (valid draws spread evenly over their MACs), trains them at a reference
+fidelity (`--reference`, default 5 epochs on the whole training split; test accuracy; a second seed for
+`--seeded` of them: the seed-to-seed Spearman is the ceiling any cheap fidelity can reach), then at each
+candidate `--fidelities` entry (validation accuracy, what a search sees), and reports per candidate: median
+seconds per trial, Spearman's rho with the reference (bootstrap 95 % CI over architectures), the ceiling,
+top-3 overlap, and whether it meets the bar (rho >= 0.7 or >= 80 % of the ceiling, at most `--max-seconds`).
+It also gives rho(reference accuracy, latency) per `--runtimes` (is there a trade-off to find?).
+
+Everything lands in one small file, `conf/calibration/<space>-<data>.json` (`--calibration`), meant to be
+committed: the architectures, every run's accuracy and seconds, the command and the machine. Re-running reads
+it and trains only what is missing, so a reference is computed once and new candidates extend it. A search
+whose fidelity equals a candidate's prints that candidate's rho in its header (nas.search.calibration).
+
+A candidate is `epochs:fraction[:image_size]`, optionally followed by `,key=value` overrides of its own (the
+levers: `3:0.3,data.batch_size=256`, `2:0.5:14,optim.label_smoothing=0.1`). Extra Hydra overrides of
+conf/search.yaml at the end apply to the reference and every candidate.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import math
+import os
+import platform
+import random
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from experiments.bench.common import compose, ranks, spearman, training_options
+import torch
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+
+from experiments.bench.common import ranks, spearman
 from nas import fit as fitting
+from nas.config import CONF_DIR, to_plain
+from nas.identity import identity_key
 from nas.latency import latency_objective
+from nas.search.calibration import calibration_file
 from nas.search.loop import quiet
 from nas.search.plan import SearchPlan
 from nas.space import SpecRejected
 
-# The trial budget of the search config a fidelity's plan is built from (the benchmark search's default; a
-# plan needs one, the fidelity benchmark runs no search).
-SEARCH_TRIALS = 30
+__all__ = ["bootstrap_ci", "main", "parse", "parse_fidelity", "ranks", "spearman", "spread_by", "summarise"]
 
-__all__ = ["main", "parse", "parse_fidelity", "ranks", "spearman", "spread_by"]
+RHO_BAR, CEILING_SHARE = 0.7, 0.8  # the issue's bar: rho >= 0.7, or >= 80 % of the seed ceiling
 
 
 def parse_fidelity(text: str) -> dict[str, Any]:
-    """`epochs:fraction[:image_size]` -> {epochs, fraction, image_size}; ValueError says what is wrong."""
-    parts = text.split(":")
+    """`epochs:fraction[:image_size][,key=value...]` -> {epochs, fraction, image_size, overrides};
+    ValueError says what is wrong."""
+    head, *overrides = text.split(",")
+    parts = head.split(":")
     try:
         if len(parts) not in (2, 3):
             raise ValueError
@@ -43,33 +65,60 @@ def parse_fidelity(text: str) -> dict[str, Any]:
         image_size = int(parts[2]) if len(parts) == 3 else None
     except ValueError:
         raise ValueError(
-            f"fidelity {text!r}: write epochs:fraction[:image_size], e.g. 1:0.05 or 3:0.5:14"
+            f"fidelity {text!r}: write epochs:fraction[:image_size][,key=value...], e.g. 1:0.05 or "
+            "3:0.5:14,data.batch_size=256"
         ) from None
     if epochs < 1 or not 0 < fraction <= 1 or (image_size is not None and image_size < 4):
         raise ValueError(f"fidelity {text!r}: need epochs >= 1, 0 < fraction <= 1, image_size >= 4")
-    return {"epochs": epochs, "fraction": fraction, "image_size": image_size}
+    bad = [o for o in overrides if "=" not in o or o.startswith("=")]
+    if bad:
+        raise ValueError(f"fidelity {text!r}: overrides after ',' are key=value, got {bad}")
+    return {"epochs": epochs, "fraction": fraction, "image_size": image_size, "overrides": overrides}
+
+
+def label(fid: dict[str, Any]) -> str:
+    size = f" at {fid['image_size']} px" if fid["image_size"] else ""
+    extra = "".join(f", {o}" for o in fid.get("overrides") or ())
+    return f"{fid['epochs']} ep x {fid['fraction']:.0%}{size}{extra}"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m experiments.bench fidelity", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--archs", type=int, default=10, help="architectures trained at every fidelity")
+    p.add_argument("--space", default="resnet_like", help="search space (conf/space/<name>.yaml)")
+    p.add_argument("--data", default="fashion_mnist", help="dataset config (conf/data/<name>.yaml)")
+    p.add_argument("--archs", type=int, default=12, help="architectures (a new calibration; then the file's)")
     p.add_argument(
-        "--fidelities", nargs="+", default=["1:0.05", "3:0.5:14"],
-        help="epochs:fraction[:image_size] each, cheapest first; the last is the reference for ranks",
+        "--reference", default="5:1.0", help="the reference fidelity, epochs:fraction[:image_size]"
+    )
+    p.add_argument("--seeded", type=float, default=0.5, help="share of the architectures given a 2nd seed")
+    p.add_argument(
+        "--fidelities", nargs="*", default=["1:0.1"],
+        help="candidate fidelities, epochs:fraction[:image_size][,key=value...] each",
     )  # fmt: skip
-    training_options(p)  # --space, --data, --val-size, --batch-size, --latency
-    p.add_argument("--draws", type=int, default=200, help="random draws the architectures are chosen from")
-    p.add_argument("--out", default="outputs/bench/fidelity", help="folder of the cache and the report")
+    p.add_argument("--max-seconds", type=float, default=30.0, help="the bar's median seconds per trial")
+    p.add_argument("--runtimes", default="", help="comma list of latency runtimes timed for the trade-off")
+    p.add_argument(
+        "--latency", default="macs", help="latency mode of the plans (unused: the trade-off uses --runtimes)"
+    )
+    p.add_argument("--draws", type=int, default=300, help="random draws the architectures are chosen from")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the CI")
+    p.add_argument("--calibration", default=None, help="the calibration file (default conf/calibration/)")
+    p.add_argument("--out", default="outputs/bench/fidelity", help="folder of the runs' outputs")
+    p.add_argument("--dry-run", action="store_true", help="plan and report from the file; train nothing")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides of conf/search.yaml (key=value)")
     args = p.parse_args(argv)
-    if args.archs < 3:
-        p.error("need --archs >= 3 for a rank correlation")
+    if args.archs < 4:
+        p.error("need --archs >= 4 for a rank correlation with a confidence interval")
+    if not 0 <= args.seeded <= 1:
+        p.error("--seeded is a share of the architectures, in [0, 1]")
     try:
+        args.ref = parse_fidelity(args.reference)
         args.fids = [parse_fidelity(f) for f in args.fidelities]
     except ValueError as e:
         p.error(str(e))
+    args.runtime_list = [r for r in args.runtimes.split(",") if r]
     return args
 
 
@@ -81,7 +130,22 @@ def spread_by(items: list[Any], key, n: int) -> list[Any]:
     return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
 
 
-def pick_archs(plan: SearchPlan, n: int, draws: int = 200) -> list[dict[str, Any]]:
+def compose_plan(args: argparse.Namespace, fid: dict[str, Any], seed: int = 0) -> SearchPlan:
+    """The search plan of one fidelity and training seed: conf/search.yaml with the fidelity, the common
+    overrides and the fidelity's own."""
+    overrides = [
+        f"+space={args.space}", f"data={args.data}", f"fidelity.epochs={fid['epochs']}",
+        f"fidelity.fraction={fid['fraction']}", f"latency.mode={args.latency}", f"seed={seed}",
+        "logger=none", "html=false", "progress=false", "baselines.enabled=false", "storage=memory",
+        *([f"fidelity.image_size={fid['image_size']}"] if fid["image_size"] else []),
+        *args.overrides, *fid.get("overrides", ()),
+    ]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = to_plain(hydra_compose("search", overrides=overrides))
+    return SearchPlan.from_cfg(cfg)
+
+
+def pick_archs(plan: SearchPlan, n: int, draws: int) -> list[dict[str, Any]]:
     """`n` distinct valid architectures of the plan's space, spread over MACs at the data's image size."""
     found: dict[str, dict[str, Any]] = {}
     for seed in range(draws):
@@ -92,91 +156,202 @@ def pick_archs(plan: SearchPlan, n: int, draws: int = 200) -> list[dict[str, Any
             continue
         if plan.space.constraints.violations({"params": cost["params"], "macs": cost["macs"]}):
             continue
-        found.setdefault(json.dumps(spec, sort_keys=True), {"spec": spec, "macs": cost["macs"]})
+        found.setdefault(
+            json.dumps(spec, sort_keys=True), {"spec": spec, "macs": cost["macs"], "params": cost["params"]}
+        )
     if len(found) < n:
         raise ValueError(f"space {plan.space.name!r}: only {len(found)} valid architectures in {draws} draws")
     return spread_by(list(found.values()), lambda a: a["macs"], n)
 
 
-def label(fid: dict[str, Any]) -> str:
-    size = f" at {fid['image_size']} px" if fid["image_size"] else ""
-    return f"{fid['epochs']} ep x {fid['fraction']:.0%}{size}"
+def seeded(n: int, share: float) -> list[int]:
+    """Which of n architectures (in MACs order) get a second reference seed: evenly spread."""
+    k = round(n * share)
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if k >= 2 else list(range(k))
 
 
-def plan_for(args: argparse.Namespace, fid: dict[str, Any]) -> SearchPlan:
-    """The search plan of one fidelity (a random-sampler search of the benchmark's options)."""
-    extra = [f"fidelity.image_size={fid['image_size']}"] if fid["image_size"] else []
-    run = argparse.Namespace(
-        **{**vars(args), "epochs": fid["epochs"], "fraction": fid["fraction"], "trials": SEARCH_TRIALS,
-           "startup": 0, "overrides": [*extra, *args.overrides]}
-    )  # fmt: skip
-    return SearchPlan.from_cfg(compose(run, "random", 0))
+def bootstrap_ci(
+    a: list[float], b: list[float], n: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of Spearman's rho, resampling the pairs (architectures)."""
+    rng = random.Random(seed)
+    idx = range(len(a))
+    rhos = []
+    for _ in range(n):
+        pick = [rng.choice(idx) for _ in idx]
+        r = spearman([a[i] for i in pick], [b[i] for i in pick])
+        if not math.isnan(r):
+            rhos.append(r)
+    if not rhos:
+        return (float("nan"), float("nan"))
+    rhos.sort()
+    lo = rhos[int((1 - level) / 2 * (len(rhos) - 1))]
+    hi = rhos[int((1 + level) / 2 * (len(rhos) - 1))]
+    return (lo, hi)
+
+
+def top_overlap(a: list[float], b: list[float], k: int = 3) -> float:
+    """Share of b's k best that are among a's k best."""
+    top = lambda xs: set(sorted(range(len(xs)), key=lambda i: -xs[i])[:k])  # noqa: E731
+    return len(top(a) & top(b)) / k
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def _train(plan: SearchPlan, spec: dict[str, Any], out: Path, key: str, *, test: bool) -> dict[str, Any]:
+    cfg = plan.run_config(spec, output_dir=str(out / "runs" / key), name=f"fid-{key}")
+    cfg.update(logger={"name": "none"}, checkpoint=False, test=test)
+    with quiet():
+        r = fitting.fit(cfg, verbose=False)  # via the module: a test counts the calls
+    return {
+        "accuracy": r.metrics.get("test/acc" if test else plan.metric),
+        "val_accuracy": r.metrics.get(plan.metric),
+        "seconds": round(r.wall_time_s, 2),
+    }
+
+
+def _run_key(plan: SearchPlan, spec: dict[str, Any], role: str) -> str:
+    return identity_key({"role": role, "run": plan.run_key(plan.resolved_spec(spec))})
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv or [])
+    path = Path(args.calibration) if args.calibration else calibration_file(args.space, args.data)
+    doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    ref_plans = [compose_plan(args, args.ref, seed) for seed in (0, 1)]  # every config checked first
+    cand_plans = [compose_plan(args, f) for f in args.fids]
+    if doc and doc.get("reference", {}).get("signature") != ref_plans[0].calibration_signature():
+        raise ValueError(
+            f"{path} holds a calibration against another reference ({doc['reference'].get('label')}); "
+            "pass the same --reference and overrides, or another --calibration file"
+        )
+    archs = doc.get("archs") or pick_archs(ref_plans[0], args.archs, args.draws)
+    runs: dict[str, Any] = doc.get("runs", {})
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cache_path = out / "results.json"
-    cache: dict[str, Any] = json.loads(cache_path.read_text()).get("runs", {}) if cache_path.exists() else {}
-    plans = [plan_for(args, f) for f in args.fids]  # every config checked before anything trains
-    archs = pick_archs(plans[-1], args.archs, args.draws)
-    for a in archs:
-        a["latency"], rec = latency_objective(plans[-1].deployed_spec(a["spec"]), plans[-1].latency)
-        a["unit"] = rec.get("unit", "")
+    doc.update(
+        space=args.space, data=args.data, archs=archs, runs=runs,
+        reference={"label": label(args.ref), "fidelity": args.ref, "metric": "test/acc",
+                   "signature": ref_plans[0].calibration_signature()},
+    )  # fmt: skip
+
+    def save() -> None:
+        if not args.dry_run:  # a dry run reports from the file and leaves it as it was
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+
+    for rt in [] if args.dry_run else args.runtime_list:  # the trade-off's latencies, once per architecture
+        for a in archs:
+            if rt not in a.setdefault("latency", {}):
+                lat_cfg = {**ref_plans[0].latency, "mode": "measured", "runtime": rt}
+                a["latency"][rt] = latency_objective(ref_plans[0].deployed_spec(a["spec"]), lat_cfg)[0]
+    two = seeded(len(archs), args.seeded)
+    todo = [(ref_plans[0], i, "reference", True) for i in range(len(archs))]
+    todo += [(ref_plans[1], i, "reference", True) for i in two]
+    todo += [
+        (p, i, label(f), False) for p, f in zip(cand_plans, args.fids, strict=True) for i in range(len(archs))
+    ]
+    missing = [t for t in todo if _run_key(t[0], archs[t[1]]["spec"], t[2]) not in runs]
+    print(f"calibration {path}: {len(todo)} runs, {len(missing)} to train", flush=True)
     start = time.perf_counter()
-    table: list[dict[str, Any]] = []
-    for fid, plan in zip(args.fids, plans, strict=True):
-        rows = []
-        for i, a in enumerate(archs):
-            key = plan.run_key(plan.resolved_spec(a["spec"]))
-            if key not in cache:
-                print(
-                    f"{label(fid)}: network {i + 1}/{len(archs)} ({a['macs'] / 1e6:.1f} M MACs)", flush=True
-                )
-                cfg = plan.run_config(a["spec"], output_dir=str(out / "runs" / key), name=f"fid-{key}")
-                cfg.update(logger={"name": "none"}, checkpoint=False)
-                with quiet():
-                    r = fitting.fit(cfg, verbose=False)  # via the module: a test counts the calls
-                cache[key] = {"accuracy": r.metrics.get(plan.metric), "seconds": r.wall_time_s}
-                cache_path.write_text(json.dumps({"runs": cache}, indent=1))
-            rows.append(cache[key])
-        table.append({"fidelity": fid, "label": label(fid), "rows": rows})
-    summary = report(args, archs, table)
-    cache_path.write_text(json.dumps({"runs": cache, **summary}, indent=1, default=str))
-    print(f"\n{time.perf_counter() - start:.0f} s; written: {cache_path}")
+    if not args.dry_run:
+        for n, (plan, i, role, test) in enumerate(missing, 1):
+            key = _run_key(plan, archs[i]["spec"], role)
+            print(f"[{n}/{len(missing)}] {role}: network {i + 1}/{len(archs)} "
+                  f"({archs[i]['macs'] / 1e6:.1f} M MACs), seed {plan.seed}", flush=True)  # fmt: skip
+            runs[key] = {
+                "arch": i,
+                "role": role,
+                "seed": plan.seed,
+                **_train(plan, archs[i]["spec"], out, key, test=test),
+            }
+            save()
+    doc.update(summarise(args, archs, runs, ref_plans, cand_plans))
+    doc["command"] = "python -m experiments.bench fidelity " + " ".join(argv or [])
+    doc["machine"] = machine()
+    doc["updated"] = datetime.date.today().isoformat()
+    save()
+    report(doc, time.perf_counter() - start, path)
     return 0
 
 
-def report(
-    args: argparse.Namespace, archs: list[dict[str, Any]], table: list[dict[str, Any]]
+def summarise(
+    args: argparse.Namespace,
+    archs: list[dict[str, Any]],
+    runs: dict[str, Any],
+    ref_plans: list[SearchPlan],
+    cand_plans: list[SearchPlan],
 ) -> dict[str, Any]:
-    """Print one line per fidelity and one per network; return the same as data."""
-    unit = archs[0]["unit"]
-    lat = [a["latency"] for a in archs]
-    ref = [r["accuracy"] for r in table[-1]["rows"]]
+    """The reference's per-architecture accuracy, the seed ceiling and every candidate's agreement (only
+    from finished runs; a candidate with missing runs is listed without statistics)."""
+
+    def acc(plan: SearchPlan, i: int, role: str) -> float | None:
+        r = runs.get(_run_key(plan, archs[i]["spec"], role))
+        return None if r is None else r["accuracy"]
+
+    seed0 = [acc(ref_plans[0], i, "reference") for i in range(len(archs))]
+    seed1 = [acc(ref_plans[1], i, "reference") for i in range(len(archs))]
+    both = [i for i in range(len(archs)) if seed0[i] is not None and seed1[i] is not None]
+    ceiling = spearman([seed0[i] for i in both], [seed1[i] for i in both]) if len(both) >= 3 else None
+    ref = [
+        None if a is None else statistics.fmean([a] + ([b] if b is not None else []))
+        for a, b in zip(seed0, seed1, strict=True)
+    ]
+    complete = all(r is not None for r in ref)
+    trade = {}
+    if complete:
+        for rt in sorted({k for a in archs for k in a.get("latency", {})}):
+            if all(rt in a.get("latency", {}) for a in archs):
+                trade[rt] = spearman(ref, [a["latency"][rt] for a in archs])
+    cands = []
+    for plan, fid in zip(cand_plans, args.fids, strict=True):
+        role = label(fid)
+        rows = [runs.get(_run_key(plan, a["spec"], role)) for a in archs]
+        entry: dict[str, Any] = {"label": role, "fidelity": fid, "signature": plan.calibration_signature()}
+        if complete and all(rows):
+            accs = [r["accuracy"] for r in rows]
+            rho = spearman(accs, ref)
+            seconds = statistics.median(r["seconds"] for r in rows)
+            bar = RHO_BAR if ceiling is None else min(RHO_BAR, CEILING_SHARE * ceiling)
+            entry.update(
+                accuracy=accs, seconds=seconds, rho=rho, ci=list(bootstrap_ci(accs, ref, args.bootstrap)),
+                top3=top_overlap(accs, ref), n_archs=len(archs), chance=sum(a < 0.15 for a in accs),
+                meets=bool(rho >= bar and seconds <= args.max_seconds),
+            )  # fmt: skip
+        cands.append(entry)
+    return {
+        "reference_accuracy": ref, "reference_seed1": seed1, "ceiling": ceiling, "ceiling_n": len(both),
+        "reference_seconds": statistics.median(r["seconds"] for r in runs.values() if r["role"] == "reference")
+        if any(r["role"] == "reference" for r in runs.values()) else None,
+        "trade_off": trade, "candidates": cands,
+    }  # fmt: skip
+
+
+def report(doc: dict[str, Any], seconds: float, path: Path) -> None:
+    """The calibration table, one line per candidate fidelity, then one per architecture."""
+    ceiling = doc.get("ceiling")
+    print(f"\nfidelity calibration: space {doc['space']}, {doc['data']}, {len(doc['archs'])} architectures; "
+          f"reference {doc['reference']['label']} (test accuracy; seed ceiling "
+          f"{'n/a' if ceiling is None else f'{ceiling:+.2f}'} over {doc['ceiling_n']})")  # fmt: skip
+    for rt, rho in doc.get("trade_off", {}).items():
+        print(f"  trade-off: rho(reference accuracy, {rt} latency) {rho:+.2f}")
     print(
-        f"\nfidelity check: space {args.space}, {args.data}, {len(archs)} architectures, latency {args.latency}\n"
+        "\n| fidelity | s / trial (median) | rho with reference (95 % CI) | top-3 overlap | at chance | meets |"
     )
-    print(
-        "| fidelity | s / network (median) | accuracy min-max | rho(accuracy, latency) | rho(accuracy, last) |"
-    )
-    print("|---|---|---|---|---|")
-    out = []
-    for t in table:
-        acc = [r["accuracy"] for r in t["rows"]]
-        row = {
-            "fidelity": t["fidelity"], "seconds": statistics.median(r["seconds"] for r in t["rows"]),
-            "acc_min": min(acc), "acc_max": max(acc), "rho_latency": spearman(acc, lat),
-            "rho_last": spearman(acc, ref), "accuracy": acc,
-        }  # fmt: skip
-        out.append(row)
-        print(f"| {t['label']} | {row['seconds']:.1f} | {row['acc_min']:.3f}-{row['acc_max']:.3f} | "
-              f"{row['rho_latency']:+.2f} | {row['rho_last']:+.2f} |")  # fmt: skip
-    print("\n| MACs | latency | " + " | ".join(t["label"] for t in table) + " |")
-    print("|---|---|" + "---|" * len(table))
-    for i, a in enumerate(archs):
-        accs = " | ".join(f"{t['rows'][i]['accuracy']:.3f}" for t in table)
-        print(f"| {a['macs'] / 1e6:.2f} M | {a['latency']:.3g} {unit} | {accs} |")
-    return {"space": args.space, "data": args.data, "fidelities": out,
-            "archs": [{k: a[k] for k in ("spec", "macs", "latency", "unit")} for a in archs]}  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for c in doc["candidates"]:
+        if "rho" not in c:
+            print(f"| {c['label']} | missing runs | | | | |")
+            continue
+        print(f"| {c['label']} | {c['seconds']:.1f} | {c['rho']:+.2f} ({c['ci'][0]:+.2f} to {c['ci'][1]:+.2f}) "
+              f"| {c['top3']:.2f} | {c['chance']} | {'yes' if c['meets'] else 'no'} |")  # fmt: skip
+    print(f"\n{seconds:.0f} s; written: {path}", file=sys.stderr)

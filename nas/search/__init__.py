@@ -9,6 +9,7 @@ Modules, in the order a run uses them (each imports only modules above it, plus 
     halving           the rule of multi-objective successive halving, pure functions of objective vectors
     scheduler         seam: the rung(s) a candidate is evaluated at (single: the search fidelity; asha:
                       successive halving, rung results on the trials) and the scheduler config group
+    calibration       is the fidelity calibrated for the space? (the committed conf/calibration/ files)
     plan              the validated search configuration and the run configs of trials / follow-ups
     workers           many workers on one study: worker records, lost trials, the shared budget, heartbeats
     guard             Ctrl-C / SIGTERM: stop after the current trial, or at once

@@ -130,6 +130,9 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
         f"pruner {plan.pruner.get('name')} | {_rungs(plan)}fidelity {plan.fidelity['epochs']} epoch(s), fraction "
         f"{plan.base['data'].get('fraction')}, {plan.base['data'].get('image_size')} px\nstorage {url}"
     )
+    calibration = plan.calibration()
+    if calibration is not None:
+        echo(f"fidelity {calibration['text']}")
     weights = FrontWeights(plan.front_dims, study_dir)
     with InterruptGuard(notify=echo) as guard:
         stop = _trials(plan, study, study_dir, guard, weights, done, echo)

@@ -17,6 +17,9 @@ from nas.config import resolve_spec
 from nas.fit import validate
 from nas.identity import identity_key, training_identity
 from nas.latency import LatencyConfig, spec_costs
+from nas.search.calibration import lookup as lookup_calibration
+from nas.search.calibration import signature as calibration_signature
+from nas.search.calibration import uncalibrated
 from nas.search.objectives import OBJECTIVES
 from nas.search.scheduler import scheduler_config
 from nas.search.storage import STORAGES
@@ -318,6 +321,28 @@ class SearchPlan:
             "val_size": data.get("val_size"),
             "val_fraction": data.get("val_fraction"),
         }
+
+    def calibration_signature(self) -> dict[str, Any]:
+        """What decides how this search's fidelity ranks its space's networks (nas.search.calibration)."""
+        return calibration_signature(
+            space=self.space.name,
+            data=self.base["data"],
+            epochs=self.fidelity["epochs"],
+            optim=self.base["optim"],
+            trainer=self.base["trainer"],
+        )
+
+    def calibration(self, folder: Path | None = None) -> dict[str, Any] | None:
+        """Whether the fidelity is calibrated for the space (the measured rho, or why not), from the files in
+        `folder` (default conf/calibration/); None under a tabular benchmark, whose results are the table's,
+        not a fidelity's."""
+        if self.benchmark is not None:
+            return None
+        sig = self.calibration_signature()
+        found = lookup_calibration(sig, folder)
+        if found is None:
+            return {"calibrated": False, "text": uncalibrated(sig)}
+        return {**found.as_dict(), "text": found.describe()}
 
     def latency_identity(self) -> dict[str, Any]:
         """The latency entry of the study's identity: the device (fingerprint) or the benchmark's table."""

@@ -1,4 +1,5 @@
-"""The fidelity check: argument checks, its rank statistics, and a tiny run that resumes from its cache."""
+"""The fidelity calibration: argument checks, its statistics, and a tiny calibration that resumes from its
+file and that a search of the same fidelity then reports as calibrated."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from experiments.bench import fidelity
 
 
 def test_fidelities_parse_and_bad_ones_fail_before_compute():
-    assert fidelity.parse_fidelity("3:0.5:14") == {"epochs": 3, "fraction": 0.5, "image_size": 14}
+    assert fidelity.parse_fidelity("3:0.5:14") == {
+        "epochs": 3, "fraction": 0.5, "image_size": 14, "overrides": [],
+    }  # fmt: skip
     assert fidelity.parse_fidelity("1:0.05")["image_size"] is None
-    for bad in ("3", "1:0", "0:0.5", "1:0.5:2", "a:b"):
-        with pytest.raises(ValueError, match="epochs"):
+    lever = fidelity.parse_fidelity("2:0.2,data.batch_size=256,optim.label_smoothing=0.1")
+    assert lever["overrides"] == ["data.batch_size=256", "optim.label_smoothing=0.1"]
+    assert fidelity.label(lever) == "2 ep x 20%, data.batch_size=256, optim.label_smoothing=0.1"
+    for bad in ("3", "1:0", "0:0.5", "1:0.5:2", "a:b", "1:0.5,batch"):
+        with pytest.raises(ValueError, match="epochs|key=value"):
             fidelity.parse_fidelity(bad)
-    with pytest.raises(SystemExit):
-        fidelity.parse(["--fidelities", "1:1.5"])
+    for argv in (["--fidelities", "1:1.5"], ["--archs", "3"], ["--seeded", "2"], ["--reference", "x"]):
+        with pytest.raises(SystemExit):
+            fidelity.parse(argv)
 
 
 def test_spearman_uses_mid_ranks_for_ties():
@@ -30,28 +37,70 @@ def test_spearman_uses_mid_ranks_for_ties():
     assert math.isnan(fidelity.spearman([1, 1, 1], [1, 2, 3]))
 
 
-def test_architectures_are_spread_over_the_key_extremes_included():
+def test_the_bootstrap_interval_brackets_rho_and_narrows_with_more_architectures():
+    a = [0.1, 0.3, 0.2, 0.5, 0.4, 0.7, 0.6, 0.9, 0.8, 1.0]
+    b = list(range(10))
+    lo, hi = fidelity.bootstrap_ci(a, b, n=500)
+    assert lo <= fidelity.spearman(a, b) <= hi <= 1.0 and lo > 0.5
+    wide = fidelity.bootstrap_ci(a[:5], b[:5], n=500)
+    assert wide[1] - wide[0] > hi - lo
+    assert fidelity.bootstrap_ci([1, 2, 3, 4], [4, 3, 2, 1], n=200) == (-1.0, -1.0)
+
+
+def test_architectures_are_spread_and_the_second_seeds_too():
     assert fidelity.spread_by(list(range(10, 0, -1)), lambda x: x, 4) == [1, 4, 7, 10]
     assert fidelity.spread_by([3, 1], lambda x: x, 4) == [1, 3]
+    assert fidelity.seeded(12, 0.5) == [0, 2, 4, 7, 9, 11]
+    assert fidelity.seeded(12, 0.0) == [] and fidelity.seeded(4, 1.0) == [0, 1, 2, 3]
+    assert fidelity.top_overlap([3, 2, 1, 0], [3, 2, 0, 1]) == pytest.approx(2 / 3)
 
 
-def test_a_tiny_check_reports_every_fidelity_then_resumes_without_training(tmp_path, monkeypatch):
+def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_is_calibrated(
+    tmp_path, monkeypatch
+):
     fits: list[str] = []
     real = nas.fit.fit
     monkeypatch.setattr(nas.fit, "fit", lambda cfg, **kw: fits.append(cfg["name"]) or real(cfg, **kw))
+    cal = tmp_path / "cal" / "resnet_like-synthetic.json"
+    cal.parent.mkdir()
     argv = [
-        "--archs", "3", "--draws", "30", "--data", "synthetic", "--fidelities", "1:0.5", "1:1:8",
-        "--val-size", "16", "--latency", "macs", "--out", str(tmp_path), "data.train_size=64",
-        "data.test_size=16", "data.image_size=16", "data.batch_size=16",
+        "--archs", "4", "--draws", "40", "--data", "synthetic", "--reference", "2:1.0", "--fidelities", "1:0.5",
+        "1:1:8,data.batch_size=32", "--bootstrap", "100", "--calibration", str(cal), "--out", str(tmp_path / "o"),
+        "data.train_size=64", "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
     ]  # fmt: skip
     assert fidelity.main(argv) == 0
-    assert len(fits) == 6  # 3 networks x 2 fidelities
-    first = json.loads((tmp_path / "results.json").read_text())
-    assert [f["fidelity"]["image_size"] for f in first["fidelities"]] == [None, 8]
-    assert all(len(f["accuracy"]) == 3 for f in first["fidelities"])
-    macs = [a["macs"] for a in first["archs"]]
-    assert macs == sorted(macs) and len(set(macs)) == 3
-    # latency (mode macs) is the network's at the data's 16 px, also for the 8 px fidelity
-    assert [a["latency"] for a in first["archs"]] == macs
-    assert fidelity.main(argv) == 0 and len(fits) == 6
-    assert json.loads((tmp_path / "results.json").read_text())["fidelities"] == first["fidelities"]
+    assert len(fits) == 4 + 2 + 2 * 4  # the reference, a second seed for half, two candidates
+    doc = json.loads(cal.read_text())
+    assert (
+        doc["command"].startswith("python -m experiments.bench fidelity --archs 4")
+        and "cores" in doc["machine"]
+    )
+    macs = [a["macs"] for a in doc["archs"]]
+    assert macs == sorted(macs) and len(set(macs)) == 4
+    assert doc["ceiling_n"] == 2 and len(doc["reference_accuracy"]) == 4
+    first, second = doc["candidates"]
+    assert first["label"] == "1 ep x 50%" and second["signature"]["data"]["batch_size"] == 32
+    for c in (first, second):
+        assert c["ci"][0] <= c["rho"] <= c["ci"][1] and len(c["accuracy"]) == 4 and c["n_archs"] == 4
+        assert c["seconds"] > 0 and isinstance(c["meets"], bool)
+    refs = [r for r in doc["runs"].values() if r["role"] == "reference"]
+    assert len(refs) == 6 and {r["seed"] for r in refs} == {0, 1}
+    assert all(r["accuracy"] is not None and r["val_accuracy"] is not None for r in refs)
+
+    # Resumed from the file: nothing trains again, the statistics are the same.
+    assert fidelity.main(argv) == 0 and len(fits) == 14
+    assert json.loads(cal.read_text())["candidates"] == doc["candidates"]
+
+    # A search at the first candidate's fidelity finds its rho; at another fidelity it is uncalibrated.
+    args = fidelity.parse(argv)
+    plan = fidelity.compose_plan(args, args.fids[0])
+    got = plan.calibration(cal.parent)
+    assert got["calibrated"] and got["rho"] == first["rho"] and "calibrated: Spearman" in got["text"]
+    other = fidelity.compose_plan(args, fidelity.parse_fidelity("1:0.25"))
+    got = other.calibration(cal.parent)
+    assert not got["calibrated"] and got["text"].startswith("uncalibrated")
+
+    # Another reference in the same file is refused before anything trains.
+    with pytest.raises(ValueError, match="another reference"):
+        fidelity.main([*argv[:6], "--reference", "3:1.0", *argv[8:]])
+    assert len(fits) == 14

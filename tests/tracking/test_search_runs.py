@@ -76,6 +76,8 @@ def test_summary_run_holds_table_plot_importances_and_front_artifact(tiny_search
     }
     assert s["n_trials"] == 3 and s["front_trials"] == sorted(r["trial"] for r in result.front)
     assert s["best_accuracy"] == max(r["accuracy"] for r in result.front)
+    # whether the fidelity is calibrated for the space (the tiny test space never is)
+    assert s["fidelity_calibration"].startswith("uncalibrated") and s.get("fidelity_rho") is None
     # the table's columns: objectives, state, spec parameters
     table = next((study_dir / "wandb").rglob("media/table/trials_*.table.json"))
     cols = json.loads(table.read_text())["columns"]

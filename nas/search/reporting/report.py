@@ -68,11 +68,21 @@ def write_report(
     )
     echo("\n" + table(front, unit=unit, title=title))
     trained = [b for b in baselines if "skipped" not in b]
+    calibration = plan.calibration()
     if trained:
         echo("\n" + table(trained, unit=unit, title="reference networks at the same fidelity"))
         for b in trained:
             by = b["dominated_by"]
             echo(f"  {b['name']}: " + (f"dominated by trials {by}" if by else "not dominated by the front"))
+        if (
+            calibration is not None
+            and not calibration["calibrated"]
+            and any(b["dominated_by"] for b in trained)
+        ):
+            echo(
+                "  (at an uncalibrated fidelity: a reference network dominated here may be the more accurate "
+                "one fully trained; calibrate with python -m experiments.bench fidelity)"
+            )
     for b in baselines:
         if "skipped" in b:
             echo(f"  {b['name']}: skipped ({b['skipped']})")
@@ -85,6 +95,7 @@ def write_report(
         "objectives": plan.objectives,
         "front_dims": dims,
         "fidelity": plan.identity_fidelity(),
+        "calibration": calibration,
         "n_trials": n_counted,
         "states": {s.name: sum(t.state == s for t in trials) for s in TrialState},
         "rejected": sum(r["state"] == "REJECTED" for r in recs),
@@ -105,7 +116,8 @@ def write_report(
                 dims,
                 unit=unit,
                 title=f"{plan.study_name} ({plan.space.name}): {axis_label('accuracy')} vs {axis_label(dims[1], unit)}, "
-                f"{plan.fidelity['epochs']} epoch(s), fraction {plan.base['data'].get('fraction')}",
+                f"{plan.fidelity['epochs']} epoch(s), fraction {plan.base['data'].get('fraction')}"
+                + _calibration_note(calibration),
             )
         )
         if plan.html:
@@ -144,3 +156,12 @@ def write_report(
     if hint:
         echo(f"W&B is offline: upload the runs with\n  {hint}")
     return Report(summary=summary, files=files, exports=exports)
+
+
+def _calibration_note(calibration: Mapping[str, Any] | None) -> str:
+    """The plot title's word on the fidelity: its measured rho with the reference, or "uncalibrated"."""
+    if calibration is None:
+        return ""
+    return (
+        f" (rho {calibration['rho']:+.2f} vs reference)" if calibration["calibrated"] else " (uncalibrated)"
+    )

@@ -232,6 +232,8 @@ def _log_contents(
             "best_accuracy": max(accs) if accs else None,
             "hypervolume": hv.get("value") if isinstance(hv, Mapping) else None,
             "latency_unit": summary.get("latency_unit"),
+            "fidelity_calibration": (summary.get("calibration") or {}).get("text"),
+            "fidelity_rho": (summary.get("calibration") or {}).get("rho"),
             "importance": importances or None,
             "importance_note": why,
             "storage": redact(summary.get("storage")),
