@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,15 +72,22 @@ def run_baselines(
     models = reference_models(plan.space.family, cfg.get("models"))
     max_macs = cfg.get("max_macs")
     out: list[dict[str, Any]] = []
+    sized = []
     for name, spec in models:
         resolved = plan.resolved_spec(spec)
         try:
-            cost = spec_costs(resolved)
+            sized.append((name, spec, resolved, spec_costs(resolved)))
         except ValueError as e:
             out.append(
                 {"name": name, "skipped": f"does not build at this input size: {str(e).splitlines()[0]}"}
             )
-            continue
+    # Cheapest first: under baselines.max_share the cheaper family members are the ones that fit.
+    sized.sort(key=lambda m: m[3]["macs"])
+    share = cfg.get("max_share")
+    trials = trial_times(study) if share is not None else []
+    allowed = float(share) / (1 - float(share)) * sum(t for _, t in trials) if share is not None else None
+    spent = 0.0
+    for name, spec, resolved, cost in sized:
         if max_macs is not None and cost["macs"] > float(max_macs):
             out.append(
                 {
@@ -93,13 +102,58 @@ def run_baselines(
         cached = study.user_attrs.get(PREFIX + name)
         if cached and cached.get("run_key") == key:
             out.append(dict(cached))
+            spent += float(cached.get("train_time_s") or 0.0)
             continue
+        if allowed is not None:
+            guess = estimate_seconds(trials, cost["macs"])
+            if guess is not None and spent + guess > allowed:
+                out.append(
+                    {
+                        "name": name,
+                        "skipped": f"~{guess:.0f} s to train (estimated from the trials' times), over "
+                        f"baselines.max_share {float(share):.2f} of the search's time ({allowed - spent:.0f} s "
+                        "left); raise it or train fewer baselines",
+                        "macs": cost["macs"],
+                    }
+                )
+                continue
         if not train:
             out.append({"name": name, "skipped": "not trained yet (re-run to train it)"})
             continue
         notify(f"baseline {name}: training at the search fidelity ({cost['macs'] / 1e6:.0f}M MACs)")
-        out.append(_train_one(plan, study, study_dir, name, spec, resolved, key, guard))
+        rec = _train_one(plan, study, study_dir, name, spec, resolved, key, guard)
+        spent += float(rec.get("train_time_s") or 0.0)
+        out.append(rec)
     return out
+
+
+def trial_times(study: optuna.Study) -> list[tuple[float, float]]:
+    """(MACs, seconds) of every trial this study trained (reused results cost it nothing)."""
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        if a.get("train_time_s") and a.get("macs") and a.get("reused_from") is None:
+            out.append((float(a["macs"]), float(a["train_time_s"])))
+    return out
+
+
+def estimate_seconds(trials: Sequence[tuple[float, float]], macs: float) -> float | None:
+    """A network's training time at the search fidelity, from the trials' (MACs, seconds): a power law
+    fitted in log-log (exponent kept in [0.3, 1]: bigger networks use the cores better, never worse than
+    linearly), or proportional to MACs from the median trial with fewer than 4 distinct sizes; None without
+    trials."""
+    if not trials:
+        return None
+    xs = [math.log(m) for m, _ in trials]
+    ys = [math.log(s) for _, s in trials]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    if len(set(xs)) >= 4 and var > 0:
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+        slope = min(1.0, max(0.3, slope))
+        return math.exp(my + slope * (math.log(macs) - mx))
+    m, s = sorted(trials)[len(trials) // 2]
+    return s * max(1.0, macs / m)
 
 
 def _train_one(

@@ -60,7 +60,7 @@ SEARCH_KEYS = (
     "benchmark",
 )
 FIDELITY_KEYS = ("epochs", "fraction", "image_size")
-BASELINE_KEYS = ("enabled", "models", "max_macs")
+BASELINE_KEYS = ("enabled", "models", "max_macs", "max_share")
 LATENCY_MS_MODES = ("measured", "predicted")
 REUSE = ("study", "storage", "none")
 
@@ -165,10 +165,18 @@ class SearchPlan:
         }
         if retrain.get("epochs") is not None:
             full["trainer"]["max_epochs"] = _int(retrain["epochs"], "retrain.epochs", 1)
-        baselines = {"enabled": True, "models": None, "max_macs": None, **(cfg.get("baselines") or {})}
+        baselines = {
+            "enabled": True, "models": None, "max_macs": None, "max_share": None, **(cfg.get("baselines") or {})
+        }  # fmt: skip
         unknown = sorted(set(baselines) - set(BASELINE_KEYS))
         if unknown:
             raise ValueError(f"unknown baselines keys {unknown}; valid keys: {', '.join(BASELINE_KEYS)}")
+        share = baselines["max_share"]
+        if share is not None and not (isinstance(share, (int, float)) and 0 < share < 1):
+            raise ValueError(
+                f"baselines.max_share is the share of the search's training time baselines may take, in (0, 1) "
+                f"(e.g. 0.33), or null for no limit; got {share!r}"
+            )
         if benchmark is not None and baselines["enabled"]:
             raise ValueError(
                 f"baselines cannot run under benchmark={benchmark.name}: its table has results for its own "

@@ -40,6 +40,7 @@ MODELS = [
     "densenet121",
     "enet_encoder",
     "fractalnet",
+    "resnet20",
 ]
 
 
@@ -147,6 +148,9 @@ REFERENCES = [
         "inception_resnet_v2 minus the removed blocks",
     ),
     ("densenet121", None, 7_978_856, 2.83, "torchvision DenseNet121_Weights"),
+    # He et al. 2015, Table 6: ResNet-20 (n = 3) has 0.27 M parameters with option-A shortcuts; ours adds
+    # option B's two projections, 16->32 and 32->64 1x1 convs + BN: 576 + 2,176. MACs: 41 M at 32 px.
+    ("resnet20", None, 270_000 + 576 + 2_176, 0.0408, "He et al. 2015, Table 6 + option-B projections"),
     ("enet_encoder", None, enet_encoder_params(), None, "Paszke et al. 2016 layout, counted by hand"),
     # imgclsmob's fractalnet_cifar10 (33,724,618); the paper's table says 38.6M for the same description.
     ("fractalnet", None, 33_724_618, None, "imgclsmob fractalnet_cifar10"),
@@ -174,6 +178,7 @@ FEATURES = {
     "densenet121": (1024, 7, 7),
     "enet_encoder": (128, 28, 28),
     "fractalnet": (512, 1, 1),
+    "resnet20": (64, 8, 8),
 }
 
 

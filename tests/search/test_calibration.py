@@ -44,7 +44,9 @@ def test_a_calibrated_fidelity_is_printed_and_recorded(search_cfg, tmp_path, mon
 
 
 def test_an_uncalibrated_fidelity_says_so_and_qualifies_dominance_claims(search_cfg, tmp_path, monkeypatch):
-    cfg = search_cfg("fidelity.epochs=2", "baselines.enabled=true", "baselines.models=[simple_cnn]")
+    cfg = search_cfg(
+        "fidelity.epochs=2", "baselines.enabled=true", "baselines.models=[simple_cnn]", "baselines.max_share=null"
+    )
     _calibrate(tmp_path, SearchPlan.from_cfg(search_cfg()), 0.82)  # 1 epoch is calibrated, 2 are not
     monkeypatch.setattr(calibration, "CALIBRATION_DIR", tmp_path)
     lines: list[str] = []
