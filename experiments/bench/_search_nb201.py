@@ -26,6 +26,7 @@ from hydra import initialize_config_dir
 from experiments.bench.nb201 import BUDGETS, curves, format_table, load_results, plot, summary
 from nas.benchmarks import nb201
 from nas.config import CONF_DIR, to_plain
+from nas.identity import identity_key
 from nas.search.loop import run_search
 
 SAMPLERS = ("random", "tpe", "nsga2", "gp")  # conf/sampler/<name>.yaml, as the real search uses them
@@ -76,7 +77,17 @@ def sweep(
     has every cell at about the same number of seeds), appending each run as it finishes."""
     log = log or (lambda s: print(s, flush=True))  # flushed: a sweep runs for many minutes
     path = out / f"runs_{dataset}_n{n}.jsonl"
-    done = {(r["sampler"], r["device"], r["seed"]) for r in load_results(path) if len(r["rows"]) >= n}
+    # A run is reused only if its sampler was configured as today (conf/sampler/<name>.yaml + `extra`):
+    # changing a sampler's defaults must not leave its old figures in the table.
+    configs = {
+        s: sampler_key(compose(s, devices[0], 0, dataset=dataset, n=n, out=out, extra=extra))
+        for s in samplers
+    }
+    done = {
+        (r["sampler"], r["device"], r["seed"])
+        for r in load_results(path)
+        if len(r["rows"]) >= n and r.get("sampler_key") == configs.get(r["sampler"])
+    }
     out.mkdir(parents=True, exist_ok=True)
     table = nb201.load()
     for seed in seeds:
@@ -88,12 +99,23 @@ def sweep(
                 t0 = time.perf_counter()
                 rows, simulated = evaluated_rows(cfg, out / "studies" / cfg["study_name"], table)
                 secs = time.perf_counter() - t0
-                rec = {"sampler": sampler, "device": device, "seed": seed, "dataset": dataset,
+                rec = {"sampler": sampler, "sampler_key": configs[sampler], "device": device, "seed": seed, "dataset": dataset,
                        "seconds": round(secs, 2), "simulated_time_s": round(simulated, 1), "rows": rows}  # fmt: skip
                 with path.open("a") as fh:
                     fh.write(json.dumps(rec) + "\n")
                 log(f"{sampler} {device} seed {seed}: {secs:.1f} s ({secs / n * 1000:.0f} ms per trial)")
-    return [r for r in load_results(path) if r["sampler"] in samplers and r["device"] in devices]
+    return [
+        r
+        for r in load_results(path)
+        if r["sampler"] in samplers
+        and r["device"] in devices
+        and r.get("sampler_key") == configs[r["sampler"]]
+    ]
+
+
+def sampler_key(cfg: dict[str, Any]) -> str:
+    """The sampler's configuration of a run, its seed aside, as a short hash."""
+    return identity_key({k: v for k, v in cfg["sampler"].items() if k != "seed"})[:12]
 
 
 def evaluated_rows(cfg: dict[str, Any], study_dir: Path, table: nb201.Table) -> tuple[list[int], float]:

@@ -5,6 +5,7 @@ Modules, in the order a run uses them (each imports only modules above it, plus 
     objectives        the objectives, their Optuna directions and trial attribute names (a leaf)
     optuna_internals  every use of Optuna's private API, one function each, with why
     storage           storages by name, their URLs, the retry of lost trials
+    norepeat          `sampler.no_repeat`: a sampler wrapper that redraws proposals already evaluated
     study             samplers / pruners by name, the study's identity, create-or-resume, counted trials
     halving           the rule of multi-objective successive halving, pure functions of objective vectors
     scheduler         seam: the rung(s) a candidate is evaluated at (single: the search fidelity; asha:

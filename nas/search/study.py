@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.latency import LatencyConfig, device_fingerprint
+from nas.search.norepeat import NoRepeat
 from nas.search.objectives import ATTR, OBJECTIVES, directions
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,12 @@ def make_sampler(cfg: Mapping[str, Any], *, seed: int | None) -> optuna.samplers
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
     cls = SAMPLERS[name]
-    kwargs = _kwargs(cls, cfg, "sampler", name)
+    no_repeat = cfg.get("no_repeat", False)
+    if not isinstance(no_repeat, bool):
+        raise ValueError(
+            f"sampler.no_repeat is true or false (redraw proposals already evaluated), got {no_repeat!r}"
+        )
+    kwargs = _kwargs(cls, {k: v for k, v in cfg.items() if k != "no_repeat"}, "sampler", name)
     if "seed" in inspect.signature(cls.__init__).parameters and kwargs.get("seed") is None:
         kwargs["seed"] = seed
     try:
@@ -70,7 +76,8 @@ def make_sampler(cfg: Mapping[str, Any], *, seed: int | None) -> optuna.samplers
             warnings.catch_warnings()
         ):  # "experimental" notes on group / QMC: the configs choose them knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return cls(**kwargs)
+            sampler = cls(**kwargs)
+        return NoRepeat(sampler, seed=kwargs.get("seed")) if no_repeat else sampler
     except (TypeError, ValueError) as e:
         raise ValueError(f"sampler {name!r} rejected its options {kwargs}: {e}") from None
 

@@ -49,3 +49,16 @@ def test_a_table_search_records_the_real_tables_values(tmp_path, monkeypatch):
         rows.append(table.row(code))
     problem = table.problem("cifar10", "raspi4", 200)
     assert 0 <= problem.regret(rows) < 0.3
+
+
+def test_the_search_benchmark_resumes_its_runs_but_not_under_a_changed_sampler_config(tmp_path):
+    from experiments.bench import _search_nb201 as bench
+
+    logged: list[str] = []
+    args = dict(dataset="cifar10", n=8, out=tmp_path, log=logged.append)
+    first = bench.sweep(["tpe"], ["gold_6226"], [0], **args)
+    assert len(first) == 1 and len(first[0]["rows"]) == 8 and len(logged) == 1
+    assert bench.sweep(["tpe"], ["gold_6226"], [0], **args) == first and len(logged) == 1  # resumed
+    # Another TPE configuration is another run: the old one's figures are not reported for it.
+    other = bench.sweep(["tpe"], ["gold_6226"], [0], extra=["sampler.no_repeat=false"], **args)
+    assert len(logged) == 2 and len(other) == 1 and other[0]["sampler_key"] != first[0]["sampler_key"]

@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from nas.config import CONF_DIR
+from nas.search.norepeat import NoRepeat
 from nas.search.storage import make_storage
 from nas.search.study import SAMPLERS, make_pruner, make_sampler, open_study
 from nas.space import Space
@@ -17,6 +18,9 @@ from nas.space import Space
 def test_every_sampler_config_builds(name, search_cfg):
     cfg = search_cfg(f"sampler={name}")
     sampler = make_sampler(cfg["sampler"], seed=0)
+    if cfg["sampler"]["no_repeat"]:
+        assert isinstance(sampler, NoRepeat)
+        sampler = sampler.inner
     assert isinstance(sampler, SAMPLERS[name])
 
 
