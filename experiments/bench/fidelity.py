@@ -22,7 +22,9 @@ conf/search.yaml at the end apply to the reference and every candidate.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import fcntl
 import json
 import math
 import os
@@ -31,6 +33,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +223,47 @@ def _train(plan: SearchPlan, spec: dict[str, Any], out: Path, key: str, *, test:
     }
 
 
+@contextlib.contextmanager
+def claim(lock: Path) -> Iterator[bool]:
+    """Hold `lock` (flock, not waiting) while a run trains: True if this process got it. Several processes
+    (one thread each, `OMP_NUM_THREADS=1`) can share one calibration file and split its runs."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_runs(path: Path) -> dict[str, Any]:
+    """The runs the calibration file holds now (other workers may have added some)."""
+    try:
+        return json.loads(path.read_text()).get("runs", {})
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def merge_save(path: Path, doc: dict[str, Any]) -> None:
+    """Write `doc` with the runs already in the file merged in, under a lock, atomically (a reader never sees
+    half a file; two workers never lose each other's runs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / f".{path.name}.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            for key, run in read_runs(path).items():  # in place: the caller keeps adding to this dict
+                doc["runs"].setdefault(key, run)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+            tmp.replace(path)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _run_key(plan: SearchPlan, spec: dict[str, Any], role: str) -> str:
     return identity_key({"role": role, "run": plan.run_key(plan.resolved_spec(spec))})
 
@@ -246,8 +290,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def save() -> None:
         if not args.dry_run:  # a dry run reports from the file and leaves it as it was
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+            merge_save(path, doc)
 
     for rt in [] if args.dry_run else args.runtime_list:  # the trade-off's latencies, once per architecture
         for a in archs:
@@ -266,15 +309,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dry_run:
         for n, (plan, i, role, test) in enumerate(missing, 1):
             key = _run_key(plan, archs[i]["spec"], role)
-            print(f"[{n}/{len(missing)}] {role}: network {i + 1}/{len(archs)} "
-                  f"({archs[i]['macs'] / 1e6:.1f} M MACs), seed {plan.seed}", flush=True)  # fmt: skip
-            runs[key] = {
-                "arch": i,
-                "role": role,
-                "seed": plan.seed,
-                **_train(plan, archs[i]["spec"], out, key, test=test),
-            }
-            save()
+            with claim(out / "locks" / f"{key}.lock") as mine:
+                if not mine or key in read_runs(path):  # another worker trains it, or has trained it
+                    continue
+                print(f"[{n}/{len(missing)}] {role}: network {i + 1}/{len(archs)} "
+                      f"({archs[i]['macs'] / 1e6:.1f} M MACs), seed {plan.seed}", flush=True)  # fmt: skip
+                runs[key] = {
+                    "arch": i,
+                    "role": role,
+                    "seed": plan.seed,
+                    **_train(plan, archs[i]["spec"], out, key, test=test),
+                }
+                save()
+        runs.update(read_runs(path))  # the other workers' runs
     doc.update(summarise(args, archs, runs, ref_plans, cand_plans))
     doc["command"] = "python -m experiments.bench fidelity " + " ".join(argv or [])
     doc["machine"] = machine()

@@ -104,3 +104,34 @@ def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_
     with pytest.raises(ValueError, match="another reference"):
         fidelity.main([*argv[:6], "--reference", "3:1.0", *argv[8:]])
     assert len(fits) == 14
+
+
+def test_two_workers_share_one_calibration_file_and_train_every_run_once(tmp_path, monkeypatch):
+    import multiprocessing
+
+    log = tmp_path / "fits.txt"
+    real = nas.fit.fit
+
+    def counting(cfg, **kw):
+        with log.open("a") as fh:
+            fh.write(cfg["name"] + "\n")
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(nas.fit, "fit", counting)
+    cal = tmp_path / "cal.json"
+    argv = [
+        "--archs", "4", "--draws", "40", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5",
+        "--bootstrap", "50", "--calibration", str(cal), "--out", str(tmp_path / "o"), "data.train_size=64",
+        "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
+    ]  # fmt: skip
+    ctx = multiprocessing.get_context("fork")  # the patched fit goes with the workers
+    workers = [ctx.Process(target=fidelity.main, args=(argv,)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(300)
+    assert [w.exitcode for w in workers] == [0, 0]
+    names = log.read_text().split()
+    assert len(names) == len(set(names)) == 4 + 2 + 4  # every run once, by one worker or the other
+    doc = json.loads(cal.read_text())
+    assert len(doc["runs"]) == 10 and "rho" in doc["candidates"][0]
