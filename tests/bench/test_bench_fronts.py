@@ -1,0 +1,40 @@
+"""bench fronts: searches at equal time, fronts re-scored at the reference fidelity through the calibration
+file's runs; a re-run resumes (nothing trains again)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import nas.fit
+from experiments.bench import fronts
+
+
+def test_bad_methods_and_budgets_fail_before_compute():
+    for argv in (["--methods", "asha_tpe,grid"], ["--methods", ""], ["--minutes", "0"], ["--reference", "5"]):
+        with pytest.raises(SystemExit):
+            fronts.parse(argv)
+
+
+def test_three_methods_searched_then_scored_at_the_reference_then_resumed(tmp_path, monkeypatch):
+    fits: list[str] = []
+    real = nas.fit.fit
+    monkeypatch.setattr(nas.fit, "fit", lambda cfg, **kw: fits.append(cfg["name"]) or real(cfg, **kw))
+    cal = tmp_path / "cal.json"
+    argv = [
+        "--minutes", "0.05", "--latency", "macs", "--reference", "1:1.0", "--calibration", str(cal),
+        "--out", str(tmp_path / "out"), "--data", "synthetic", "data.train_size=64", "data.test_size=32",
+        "data.image_size=16", "data.batch_size=16", "data.val_size=32", "chance_alpha=null", "fidelity.fraction=1.0",
+    ]  # fmt: skip
+    assert fronts.main(argv) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert set(summary["methods"]) == {"asha_tpe", "tpe", "random"}
+    front_archs = [r for fr in summary["fronts"].values() for r in fr]
+    assert front_archs and all(0 <= r["reference_accuracy"] <= 1 for r in front_archs)
+    for m, row in summary["methods"].items():
+        assert row["front"] == len(summary["fronts"][m]) and 0 <= row["hv_reference"] <= 1
+    refs = [r for r in json.loads(cal.read_text())["runs"].values() if r["role"] == "reference"]
+    assert 1 <= len(refs) <= len(front_archs)  # one run per distinct architecture
+    n = len(fits)
+    assert fronts.main(argv) == 0 and len(fits) == n  # budgets spent, reference runs cached
