@@ -29,6 +29,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+import yaml
 from omegaconf import OmegaConf
 
 from nas.config import CONF_DIR, make_trainer
@@ -122,6 +123,17 @@ def space_specs(space: str, count: int, seed: int, shape: dict[str, int]) -> lis
     )
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` trainer options (values read as YAML: 16, true, bf16-mixed)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--opt {item!r}: write KEY=VALUE, e.g. --opt precision=bf16-mixed")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def run_space(args: argparse.Namespace) -> int:
     """Efficiency mode: today's path vs the optimised default on `args.count` random networks of a space."""
     from blocks.cost import count_macs
@@ -140,6 +152,7 @@ def run_space(args: argparse.Namespace) -> int:
     steps, rounds = args.batches or 20, max(2, args.rounds or 3)
     trainer = load_group("trainer", "default")
     optimised = trainer.get("channels_last", "auto")
+    opt_trainer = {**trainer, **parse_overrides(args.opt)}  # the optimised path's trainer (e.g. precision)
     optim = load_group("optim", "sgd")
     dm = build_datamodule(data)
     dm.setup("fit")
@@ -154,7 +167,8 @@ def run_space(args: argparse.Namespace) -> int:
     print(
         f"{args.space}: {len(specs)} random networks within its constraints, {args.data} {data['image_size']} px, "
         f"batch {batch}, {steps} steps x {rounds} rounds per path (first dropped), "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; optimised = channels_last {optimised}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; optimised = channels_last {optimised}"
+        f"{''.join(f', {o}' for o in args.opt)}; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     header = (
@@ -177,7 +191,7 @@ def run_space(args: argparse.Namespace) -> int:
             rates["today"].append(
                 platform_round(today, dm, steps, False, {**trainer, "channels_last": False})
             )
-            rates["opt"].append(platform_round(fast, dm, steps, False, trainer))
+            rates["opt"].append(platform_round(fast, dm, steps, False, opt_trainer))
         med = {k: statistics.median(v[1:]) for k, v in rates.items()}
         peaks.append(sgemm_gflops())
         row = {
@@ -260,6 +274,10 @@ def main(argv: list[str] | None = None) -> int | None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0, help="efficiency mode: which random networks")
     p.add_argument("--csv", default=None, help="efficiency mode: also write the per-network rows here")
+    p.add_argument(
+        "--opt", action="append", default=[], metavar="KEY=VALUE",
+        help="efficiency mode: a trainer option of the optimised path only, e.g. --opt precision=bf16-mixed",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,0 +1,27 @@
+"""bench throughput --space: the per-network rows of both paths, with trainer options for the optimised one."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from experiments.bench import throughput
+
+
+def test_trainer_options_of_the_optimised_path_parse_as_yaml_and_bad_ones_are_refused():
+    assert throughput.parse_overrides(["precision=bf16-mixed", "compile=true", "gradient_clip_val=1"]) == {
+        "precision": "bf16-mixed", "compile": True, "gradient_clip_val": 1,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        throughput.parse_overrides(["precision"])
+
+
+def test_one_network_both_paths_with_a_bf16_optimised_path(tmp_path, capsys):
+    out = tmp_path / "rows.csv"
+    argv = ["--space", "resnet_like", "--count", "1", "--data", "synthetic", "--batch-size", "16",
+            "--batches", "2", "--rounds", "2", "--opt", "precision=bf16-mixed", "--csv", str(out)]  # fmt: skip
+    assert throughput.main(argv) in (0, None)
+    (row,) = list(csv.DictReader(out.open()))
+    assert float(row["today_img_s"]) > 0 and float(row["opt_img_s"]) > 0 and float(row["peak_gflops"]) > 0
+    assert "precision=bf16-mixed" in capsys.readouterr().out
