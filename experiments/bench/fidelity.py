@@ -60,6 +60,11 @@ def parse_fidelity(text: str) -> dict[str, Any]:
     """`epochs:fraction[:image_size][,key=value...]` -> {epochs, fraction, image_size, overrides};
     ValueError says what is wrong."""
     head, *overrides = text.split(",")
+    if "=" in head:
+        raise ValueError(
+            f"fidelity {text!r} looks like a Hydra override: put overrides before --fidelities (or after --), "
+            "or give one candidate its own as epochs:fraction,key=value"
+        )
     parts = head.split(":")
     try:
         if len(parts) not in (2, 3):

@@ -23,6 +23,8 @@ def test_fidelities_parse_and_bad_ones_fail_before_compute():
     for bad in ("3", "1:0", "0:0.5", "1:0.5:2", "a:b", "1:0.5,batch"):
         with pytest.raises(ValueError, match="epochs|key=value"):
             fidelity.parse_fidelity(bad)
+    with pytest.raises(ValueError, match="looks like a Hydra override: put overrides before --fidelities"):
+        fidelity.parse_fidelity("data.batch_size=64")
     for argv in (["--fidelities", "1:1.5"], ["--archs", "3"], ["--seeded", "2"], ["--reference", "x"]):
         with pytest.raises(SystemExit):
             fidelity.parse(argv)
