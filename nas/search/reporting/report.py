@@ -71,18 +71,16 @@ def write_report(
     calibration = plan.calibration()
     if trained:
         echo("\n" + table(trained, unit=unit, title="reference networks at the same fidelity"))
+        uncalibrated = calibration is not None and not calibration["calibrated"]
         for b in trained:
             by = b["dominated_by"]
-            echo(f"  {b['name']}: " + (f"dominated by trials {by}" if by else "not dominated by the front"))
-        if (
-            calibration is not None
-            and not calibration["calibrated"]
-            and any(b["dominated_by"] for b in trained)
-        ):
-            echo(
-                "  (at an uncalibrated fidelity: a reference network dominated here may be the more accurate "
-                "one fully trained; calibrate with python -m experiments.bench fidelity)"
-            )
+            if not by:
+                echo(f"  {b['name']}: not dominated by the front")
+            elif uncalibrated:  # no claim: at this fidelity the order may not be the fully trained one
+                echo(f"  {b['name']}: below trials {by} at this fidelity, which is uncalibrated: not evidence that "
+                     "they beat it fully trained (calibrate: python -m experiments.bench fidelity)")  # fmt: skip
+            else:
+                echo(f"  {b['name']}: dominated by trials {by}")
     for b in baselines:
         if "skipped" in b:
             echo(f"  {b['name']}: skipped ({b['skipped']})")
