@@ -1,10 +1,11 @@
 """Hydra search-path plugin: `model=exported/<name>` finds the front architectures searches exported.
 
-A search writes its front as <study folder>/model/exported/<name>.yaml (nas.search.reporting.exports), so a
-study folder is a config root. For the platform's apps (primary configs: the `conf` package installed beside
+A search writes its front as <study folder>/conf/model/exported/<name>.yaml (nas.search.reporting.exports), so
+<study folder>/conf is a config root (holding nothing else: the study folder itself would expose its run
+folders, baselines/ and trials/, as config groups). For the platform's apps (primary configs: the `conf` package installed beside
 this plugin, as nas.config.CONFIG_PATH names it, or `pkg://conf`; other Hydra apps in the
-environment are left alone) this appends every study folder under `outputs/search/` of the working directory
-that holds exports, after the packaged configs (a packaged model of the same name wins). Exports written
+environment are left alone) this appends the `conf/` of every study folder under `outputs/search/` of the working
+directory that holds exports, after the packaged configs (a packaged model of the same name wins). Exports written
 elsewhere (`export_dir=<dir>/model/exported`) are found with `hydra.searchpath=[file://<dir>]`.
 """
 
@@ -22,10 +23,12 @@ STUDIES = Path("outputs") / "search"  # the search's default study folders: outp
 
 
 def study_roots(studies: Path = STUDIES) -> list[Path]:
-    """The study folders under `studies` that hold exported models, sorted by name."""
+    """The config roots (<study>/conf) of the study folders under `studies` that hold exported models, sorted."""
     if not studies.is_dir():
         return []
-    return sorted(p.resolve() for p in studies.iterdir() if (p / "model" / "exported").is_dir())
+    return sorted(
+        (p / "conf").resolve() for p in studies.iterdir() if (p / "conf" / "model" / "exported").is_dir()
+    )
 
 
 class ExportedModels(SearchPathPlugin):

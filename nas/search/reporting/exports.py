@@ -1,7 +1,7 @@
 """The front exported as model configs (conf/model-style YAML files) that train as they are, and as ONNX files
 beside them (the network as it ships: the trial's trained weights when it kept its checkpoint).
 
-They go into the study folder's `model/exported/` (EXPORT_SUBDIR), which makes the study folder a Hydra config
+They go into the study folder's `conf/model/exported/` (EXPORT_SUBDIR), which makes `<study>/conf` a Hydra config
 root: `python -m experiments.train model=exported/<name>` finds them through hydra_plugins/cnn_nas_exports.py.
 """
 
@@ -24,8 +24,11 @@ CHECKPOINT = Path("checkpoints") / "last.ckpt"  # a trial's weights, inside its 
 # The ONNX file of a front architecture: <name>.onnx with the trial's trained weights, <name>.init.onnx
 # with the network's initial (random) weights when the trial's checkpoint is not on this machine.
 ONNX_SUFFIX = {"trained": ".onnx", "random-init": ".init.onnx"}
-# Where a study folder holds its exports: <study folder>/model/exported/<name>.yaml (config group model/exported).
-EXPORT_SUBDIR = Path("model") / "exported"
+# Where a study folder holds its exports: <study folder>/conf/model/exported/<name>.yaml (config group
+# model/exported). Its own `conf/` root holds nothing else: were the study folder itself the root, its run
+# folders (baselines/, trials/) would read as config groups and break overrides like baselines.enabled=false.
+EXPORT_ROOT = Path("conf")
+EXPORT_SUBDIR = EXPORT_ROOT / "model" / "exported"
 
 
 def export_name(study_name: str, number: int) -> str:

@@ -125,7 +125,7 @@ def write_report(
                     for k, v in optuna_html(study, study_dir / "html", plan.objectives).items()
                 }
             )
-    # The study folder is a Hydra config root (model/exported/<name>.yaml): the searchpath plugin
+    # <study folder>/conf is a Hydra config root (model/exported/<name>.yaml): the searchpath plugin
     # (hydra_plugins/cnn_nas_exports.py) lets `model=exported/<name>` find it; export_dir is an extra copy.
     export_dir = study_dir / EXPORT_SUBDIR
     exports = export_front(
