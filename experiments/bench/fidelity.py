@@ -328,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 save()
         runs.update(read_runs(path))  # the other workers' runs
     doc.update(summarise(args, archs, runs, ref_plans, cand_plans))
+    doc.pop("status", None)  # a note left on a partial file; the file now says what it holds
     doc["command"] = "python -m experiments.bench fidelity " + " ".join(argv or [])
     doc["machine"] = machine()
     doc["updated"] = datetime.date.today().isoformat()
