@@ -42,5 +42,6 @@ PYEOF
 # The checkout's packages, not an installed copy; the tests that touch Lightning, Optuna (studies, workers,
 # heartbeats, pruning), Hydra (every config composes) and W&B (offline runs) on tiny data.
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" WANDB_MODE=offline WANDB_SILENT=true
-[ $# -gt 0 ] || set -- tests/test_configs.py tests/engine tests/search/test_study.py tests/scale/test_local_workers.py
+[ $# -gt 0 ] || set -- tests/test_configs.py tests/engine tests/search/test_study.py tests/scale/test_local_workers.py \
+  "tests/search/test_loop.py::test_a_constrained_search_raises_no_optuna_deprecation_or_experimental_warning"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"

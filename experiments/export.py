@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from nas.cli import user_errors
 from nas.latency.export import ExportRecord, export_model, load_checkpoint
 
 KEYS = ("model", "checkpoint", "out", "input_size", "in_channels", "num_classes", "atol")
@@ -47,7 +48,10 @@ def load_model_config(name: str) -> dict[str, Any]:
         if name not in available:
             raise ValueError(f"unknown model {name!r}; valid: a model YAML file or {', '.join(available)}")
         path = CONF_DIR / "model" / f"{name}.yaml"
-    spec = yaml.safe_load(path.read_text())
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(spec, dict) or "stages" not in spec:
         raise ValueError(f"{path} is not a model config (a mapping with stem / stages / head)")
     return spec
@@ -77,16 +81,13 @@ def export(args: dict[str, str]) -> ExportRecord:
     return export_model(spec, out, state_dict=weights, atol=atol)
 
 
+@user_errors("export")  # bad input and failed exports: one message, no traceback, exit status 2
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
-    try:
-        record = export(parse(argv))
-    except (KeyError, ValueError) as e:  # bad input and failed exports: one message, no traceback
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
-        return 2
+    record = export(parse(argv))
     print(
         f"wrote {record.path} ({record.bytes / 1e6:.2f} MB, opset {record.opset}); ONNX Runtime matches "
         f"PyTorch on a batch of {record.check_batch} (max |diff| {record.max_abs_diff:.2e} <= {record.atol:g})"

@@ -12,7 +12,8 @@ Commands wrap their entry function once, instead of a try/except each:
 User errors are what the project raises for people (see DESIGN.md "Errors are for people"): ValueError and
 KeyError with the valid choices (ranges, unknown names, impossible shapes), the data layer's
 DataNotFoundError / CorruptDataError (missing, damaged files, empty folders), a missing or unreadable path,
-and OmegaConf's errors (an interpolation that does not resolve). Everything else (a bug) keeps its
+OmegaConf's errors (an interpolation that does not resolve), and Hydra's composition errors raised inside a
+command that composes a config itself (`experiments.reproduce --suite nope`). Everything else (a bug) keeps its
 traceback. `HYDRA_FULL_ERROR=1`, Hydra's own switch, re-raises user errors too, for debugging.
 
 Hydra reports errors in composing the config (an unknown config group option) itself, before the task runs:
@@ -33,12 +34,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """The exception types that mean "the input is wrong" rather than "the code is wrong"."""
+    from hydra.errors import ConfigCompositionException
     from omegaconf.errors import OmegaConfBaseException
 
     return (
+        ConfigCompositionException,  # a composed config (ablate, reproduce, the Python API): unknown option
         ValueError,
         KeyError,
         FileNotFoundError,
+        FileExistsError,  # an output path through a file (`out=results.csv/x.onnx`)
         NotADirectoryError,
         IsADirectoryError,
         PermissionError,
@@ -49,6 +53,9 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 def error_message(e: BaseException) -> str:
     """The text of a user error: KeyError's message without its repr quotes, else str(e), else the type."""
     text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    # Hydra appends its config search path to a missing option's message: noise to the user, who gets the
+    # available options above it.
+    text = text.split("\nConfig search path:")[0]
     return text.strip() or type(e).__name__
 
 

@@ -87,7 +87,9 @@ def test_train_search_and_ablate_help_run_from_an_empty_folder(venv, tmp_path):
     (tmp_path / "myconf" / "space" / "tiny.yaml").write_text(yaml.safe_dump(tiny_space()))
     out = _run([str(python), "-m", "nas.search", f"hydra.searchpath=[file://{tmp_path / 'myconf'}]",
                 "+space=tiny", "study_name=wheel", *SEARCH, "n_trials=1"], cwd=work, env=env)  # fmt: skip
-    exported = sorted((work / "outputs" / "search" / "wheel" / "conf" / "model" / "exported").glob("wheel-t*.yaml"))
+    exported = sorted(
+        (work / "outputs" / "search" / "wheel" / "conf" / "model" / "exported").glob("wheel-t*.yaml")
+    )
     assert exported and "python -m experiments.train model=exported/wheel-t" in out
     installed_conf = python.parents[1] / "lib"
     assert not list(

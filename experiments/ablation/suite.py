@@ -20,6 +20,7 @@ from typing import Any
 from experiments.ablation.config import Composer
 from experiments.ablation.report import fmt_p, human, notes, pct, pm, table_rows, write_csv
 from experiments.ablation.runner import Arm, plan_arm
+from experiments.ablation.stats import EQUAL_RTOL
 
 ROW_KEYS = {"axis", "variant", "overrides", "skip", "requires"}
 # The published tables a suite compares with: $NAS_REFERENCE_DIR, by default ../shared/reference beside the
@@ -109,13 +110,14 @@ def plan_suite(
 
 
 def sign_agreement(paper: float, ours: float) -> str:
-    """ "yes" / "no" when both deltas are non-zero; "paper 0" / "ours 0" when one is exactly 0 (neither agrees
-    nor disagrees: not counted); "–" without ours."""
+    """ "yes" / "no" when both deltas are non-zero; "paper 0" / "ours 0" when one is 0 (neither agrees nor
+    disagrees: not counted); "–" without ours. Ours is 0 up to float rounding: a mean of deltas on the
+    accuracy grid that cancel (+1 and -1 pp) comes out as about 1e-17, not 0."""
     if ours is None or not math.isfinite(ours):
         return "–"
     if paper == 0:
         return "paper 0"
-    if ours == 0:
+    if abs(ours) <= EQUAL_RTOL:
         return "ours 0"
     return "yes" if (paper > 0) == (ours > 0) else "no"
 

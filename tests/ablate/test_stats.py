@@ -146,3 +146,15 @@ def test_a_delta_of_exactly_zero_is_neither_agreement_nor_disagreement():
     rows = suite_rows(result)
     assert [r["signs_agree"] for r in rows] == ["yes", "ours 0"]
     assert "Signs agree in **1 of 1** rows where both deltas are non-zero" in suite_markdown(rows, result)
+
+
+def test_a_delta_that_cancels_up_to_float_rounding_counts_as_zero():
+    # +1 and -1 pp on the 1/10,000 accuracy grid: the mean of the paired differences is -5.6e-17, not 0.
+    result = {
+        "metric": "test/acc", "confidence": 0.95, "seeds": 2, "suite": "s",
+        "baseline": arm("baseline", {0: 0.81, 1: 0.81}, "k0"),
+        "variants": [arm("flat", {0: 0.82, 1: 0.80}, "k1")],
+    }  # fmt: skip
+    rows = suite_rows(result)
+    assert rows[0]["delta"] != 0 and abs(rows[0]["delta"]) < 1e-15  # the premise: float rounding
+    assert [r["signs_agree"] for r in rows] == ["ours 0"]

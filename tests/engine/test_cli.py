@@ -140,6 +140,12 @@ CASES = [
     ("summary: unknown block", ["experiments.summary", "model.stages.0.block=nope"], r"unknown block 'nope'"),
     ("profile: unknown model", ["experiments.profile", "--models", "nope", "--no-log"], r"unknown models"),
     ("bench: unknown model", ["experiments.bench", "throughput", "--model", "nope"], r"unknown model 'nope'"),
+    ("export: unknown model", ["experiments.export", "model=nope"], r"export: error: unknown model 'nope'"),
+    (
+        "reproduce: unknown suite",
+        ["experiments.reproduce", "--suite", "nope", "--page", "{tmp}/r.md"],
+        r"nope",
+    ),
 ]
 
 

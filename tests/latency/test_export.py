@@ -75,11 +75,17 @@ def test_command_exports_a_checkpoint_with_its_trained_weights(tmp_path):
         (["model=simple_cnn", "checkpoint=x.ckpt"], "exactly one of model="),
         (["checkpoint=/no/such.ckpt"], "does not exist"),
         (["model=simple_cnn", "input_size=big"], "input_size must be an integer"),
+        (["model={tmp}/damaged.yaml"], "damaged.yaml is not valid YAML"),
+        (["model=simple_cnn", "out={tmp}/damaged.yaml/x.onnx"], "File exists"),
     ],
 )
-def test_bad_input_is_one_message_and_exit_status_2(argv, message, capsys):
-    assert main(argv) == 2
+def test_bad_input_is_one_message_and_exit_status_2(argv, message, capsys, tmp_path):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    (tmp_path / "damaged.yaml").write_text("name: x\nstages: [unclosed\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "Traceback" not in err
+    assert err.startswith("export: error: ") and "Traceback" not in err
 
     assert re.search(message, err)

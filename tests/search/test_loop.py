@@ -38,7 +38,11 @@ def count_fits(monkeypatch):
 def test_tiny_search_end_to_end_then_resume(search_cfg, tmp_path, count_fits, capsys):
     study_dir = tmp_path / "study"
     cfg = search_cfg(
-        "n_trials=3", "html=true", "baselines.enabled=true", "baselines.models=[simple_cnn]", "baselines.max_share=null"
+        "n_trials=3",
+        "html=true",
+        "baselines.enabled=true",
+        "baselines.models=[simple_cnn]",
+        "baselines.max_share=null",
     )
     result = run_search(cfg, study_dir=study_dir)
 

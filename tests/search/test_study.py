@@ -82,3 +82,43 @@ def test_existing_study_refuses_another_space_or_objective(tmp_path, tiny_space,
             pruner=pruner,
             identity=identity(space, ("accuracy", "params")),
         )
+
+
+def test_a_worker_that_loads_a_study_another_has_just_created_waits_for_its_identity(
+    tmp_path, tiny_space, identity
+):
+    # Two array jobs starting a new study: one creates it (create_study and set_user_attr are two writes),
+    # the other finds it in between, without the identity attribute. It waits for it instead of refusing the
+    # study as "not created by nas.search".
+    import threading
+
+    storage = make_storage({"name": "journal"}, tmp_path)
+    ident = identity(Space.from_dict(tiny_space))
+    first = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    writer = threading.Timer(0.6, lambda: first.set_user_attr("nas:identity", dict(ident)))
+    writer.start()
+    try:
+        study, resumed = open_study(
+            study_name="s",
+            storage=storage,
+            sampler=optuna.samplers.RandomSampler(),
+            pruner=optuna.pruners.NopPruner(),
+            identity=ident,
+        )
+    finally:
+        writer.join()
+    assert resumed and study.user_attrs["nas:identity"]
+
+
+def test_a_study_without_identity_and_with_trials_is_refused(tmp_path, tiny_space, identity):
+    storage = make_storage({"name": "journal"}, tmp_path)
+    other = optuna.create_study(study_name="s", storage=storage)
+    other.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    with pytest.raises(ValueError, match="not created by nas.search"):
+        open_study(
+            study_name="s",
+            storage=storage,
+            sampler=optuna.samplers.RandomSampler(),
+            pruner=optuna.pruners.NopPruner(),
+            identity=identity(Space.from_dict(tiny_space)),
+        )
