@@ -2,18 +2,15 @@
 
 `count_macs` runs the model once under PyTorch's FlopCounterMode, which counts the matrix work of
 convolutions and matrix products (2 FLOPs per MAC: we report MACs); elementwise ops, norms, activations and
-pooling are not counted, as in torchvision's and fvcore's figures. `estimate_macs` is the cheap analytic
-version (conv / linear shapes from forward hooks; runs on the "meta" device, so it costs no arithmetic) for
-rejecting candidates early; tests hold it to the counted number. `spec_cost` gives both from a spec without
-allocating the network.
+pooling are not counted, as in torchvision's and fvcore's figures. On the "meta" device the pass does no
+arithmetic (`nas.latency.costs.spec_costs` counts a spec that way, without allocating its weights): the one
+MAC counter of the project.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import torch
 from torch import nn
@@ -101,66 +98,3 @@ def count_macs_per_module(model: nn.Module, input_shape: Shape | None = None) ->
             name = key
         out[name] = out.get(name, 0) + sum(per_op.values()) // 2
     return out
-
-
-# ------------------------------------------------------------------------------------------ analytic estimate
-
-
-def _conv_macs(m: nn.Module, inp: tuple[Any, ...], out: torch.Tensor) -> int:
-    kernel = math.prod(m.kernel_size)
-    if isinstance(m, nn.modules.conv._ConvTransposeNd):
-        # Every input element is scattered through the kernel to out_channels / groups outputs.
-        return inp[0].numel() * (m.out_channels // m.groups) * kernel
-    return out.numel() * (m.in_channels // m.groups) * kernel
-
-
-def _linear_macs(m: nn.Linear, inp: tuple[Any, ...], out: torch.Tensor) -> int:
-    return out.numel() * m.in_features
-
-
-_ESTIMATORS = (
-    (
-        (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d),
-        _conv_macs,
-    ),
-    ((nn.Linear,), _linear_macs),
-)
-
-
-def estimate_macs(model: nn.Module, input_shape: Shape | None = None) -> int:
-    """Analytic MACs: sum over conv / linear modules of output size x (fan-in), from one hooked forward pass.
-
-    Runs on the model's device; on the "meta" device (see `spec_cost`) the pass does no arithmetic at all.
-    Work done by functional calls outside these modules is not seen.
-    """
-    total = 0
-
-    def hook(m: nn.Module, inp: tuple[Any, ...], out: Any) -> None:
-        nonlocal total
-        for types, fn in _ESTIMATORS:
-            if isinstance(m, types):
-                total += int(fn(m, inp, out))
-                return
-
-    types = tuple(t for ts, _ in _ESTIMATORS for t in ts)
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, types)]
-    try:
-        with eval_mode(model):
-            model(example_input(model, input_shape))
-    finally:
-        for h in handles:
-            h.remove()
-    return total
-
-
-def spec_cost(spec: dict[str, Any]) -> dict[str, int]:
-    """{"params", "macs"} of the network a spec describes, at its input_size, built on the meta device.
-
-    No weights are allocated or initialised, so this takes milliseconds even for ImageNet-scale networks;
-    MACs are the analytic estimate (`estimate_macs`).
-    """
-    from blocks.assemble import build_model
-
-    with torch.device("meta"):
-        model = build_model(spec)
-    return {"params": count_params(model), "macs": estimate_macs(model)}

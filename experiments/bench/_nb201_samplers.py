@@ -14,6 +14,8 @@ import numpy as np
 import optuna
 from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
 
+from nas.search.optuna_internals import set_generation
+
 
 class Handover(BaseSampler):
     """`first` for the first `n` trials, then `then`; a genetic `then` takes those trials as its first generation.
@@ -39,9 +41,9 @@ class Handover(BaseSampler):
 
     def before_trial(self, study, trial):  # noqa: D102
         if trial.number < self.n and isinstance(self.then, NSGAIISampler):
-            # Private API (storage and the GA's generation key), used here only: marking the warm-up trials
-            # as NSGA-II's generation 0 makes them the population its first children are bred from.
-            study._storage.set_trial_system_attr(trial._trial_id, self.then._get_generation_key(), 0)
+            # Marking the warm-up trials as NSGA-II's generation 0 makes them the population its first
+            # children are bred from (Optuna's private API, in nas.search.optuna_internals).
+            set_generation(study, trial, self.then, 0)
         self._pick(trial).before_trial(study, trial)
 
     def after_trial(self, study, trial, state, values):  # noqa: D102

@@ -40,6 +40,9 @@ class Candidate:
     trained: dict[str, Any]  # sized for the data at the training fidelity
     deployed: dict[str, Any]  # sized for the data as deployed (latency, MACs, params are judged on it)
     attrs: dict[str, Any]  # what the trial recorded so far (spec, n_params, macs, run_key, latency, ...)
+    trained_costs: dict[str, int] | None = (
+        None  # params / MACs at the training size, when it is not deployed's
+    )
 
 
 @dataclass
@@ -199,10 +202,13 @@ def chance_reason(accuracy: float, n: int | None, num_classes: int, alpha: float
 
 
 def _trained_costs(candidate: Candidate) -> dict[str, int] | None:
-    """The trial's counted params / MACs when it trains the network it deploys (same input size), so `fit`
-    neither builds nor counts it again; None (fit counts) when the fidelity trains it at another size."""
+    """The trial's counted params / MACs of the network it trains (the deployed one's, or the training size's
+    when the fidelity trains it at another size), so `fit` neither builds nor counts it again; None (fit
+    counts) when the trial has no count."""
+    if candidate.trained != candidate.deployed:
+        return candidate.trained_costs
     a = candidate.attrs
-    if candidate.trained != candidate.deployed or a.get("n_params") is None or a.get("macs") is None:
+    if a.get("n_params") is None or a.get("macs") is None:
         return None
     return {"params": int(a["n_params"]), "macs": int(a["macs"])}
 

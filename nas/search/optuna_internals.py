@@ -92,3 +92,13 @@ def generation_key(sampler: optuna.samplers.BaseSampler) -> str | None:
 def population_size(sampler: optuna.samplers.BaseSampler) -> int | None:
     """A genetic sampler's population size (kept private by NSGA-II / III), or None."""
     return getattr(sampler, "_population_size", None)
+
+
+def set_generation(study: optuna.Study, trial: optuna.Trial | FrozenTrial, sampler, generation: int) -> None:
+    """Record `trial` as generation `generation` of genetic `sampler` (NSGA-II / III): trials another sampler
+    proposed become the population its first children are bred from (experiments.bench's TPE -> NSGA-II
+    hand-over). Private API: the storage's system attributes and the GA's generation key."""
+    key = generation_key(sampler)
+    if key is None:
+        raise ValueError(f"{type(sampler).__name__} is not a genetic sampler (it has no generations)")
+    storage_of(study).set_trial_system_attr(trial_id(trial), key, generation)

@@ -282,14 +282,16 @@ class SearchPlan:
 
     def cost(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """(trained spec, deployed spec, deployed params / MACs) of a rendered spec: the one count of a trial
-        (FlopCounterMode on the meta device, `nas.latency.spec_costs`), passed on from here.
+        (FlopCounterMode on the meta device, `nas.latency.spec_costs`), passed on from here. When the fidelity
+        trains at another size, the costs also hold the trained network's under "trained" (training logs
+        them; they are not counted again).
 
         ValueError when the network cannot run at either size (e.g. the feature map shrinks below 1x1).
         """
         trained, deployed = self.resolved_spec(spec), self.deployed_spec(spec)
-        cost = spec_costs(deployed)
+        cost: dict[str, Any] = spec_costs(deployed)
         if trained["input_size"] != deployed["input_size"]:
-            spec_costs(trained)  # it must also run at the training size
+            cost["trained"] = spec_costs(trained)  # it must also run at the training size
         return trained, deployed, cost
 
     def run_key(self, resolved_spec: Mapping[str, Any]) -> str:

@@ -69,7 +69,7 @@ def with_driver(url: str) -> str:
     older versions to psycopg2; the `scale` extra installs psycopg2-binary."""
     if not url.startswith("postgresql://"):
         return url
-    import importlib.util
+    import importlib.util  # only for a PostgreSQL URL (the module is cheap; kept beside its one use)
 
     for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
         if importlib.util.find_spec(module) is not None:
@@ -125,7 +125,7 @@ def make_storage(cfg: Mapping[str, Any], study_dir: Path) -> optuna.storages.Bas
     if name == "memory":
         return optuna.storages.InMemoryStorage()
     if name == "journal":
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
+        from optuna.storages.journal import JournalFileBackend, JournalStorage  # only for journal storage
 
         path = Path(cfg.get("path") or study_dir / "journal.log")
         path.parent.mkdir(parents=True, exist_ok=True)

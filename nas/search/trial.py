@@ -273,7 +273,9 @@ class TrialRunner:
         violation = self._latency_violation(latency, attrs["latency_unit"])
         if violation:
             return self._end(trial, "REJECTED", "constraint: " + violation, attrs)
-        candidate = Candidate(trial.number, dict(trial.params), sample.spec, trained, deployed, attrs)
+        candidate = Candidate(
+            trial.number, dict(trial.params), sample.spec, trained, deployed, attrs, cost.get("trained")
+        )
         attrs.update(self.evaluator.prepare(trial, candidate))
         self._record(trial, attrs)
         evaluation = self._evaluate(trial, candidate, trials)

@@ -51,3 +51,21 @@ def test_a_trained_trial_builds_its_network_once_per_use(search_cfg, tmp_path, b
         plan.resolved_spec(t.user_attrs["spec"])
     )
     assert t.user_attrs["latency_record"]["macs"] == t.user_attrs["macs"]
+
+
+def test_a_trial_trained_at_a_smaller_size_counts_each_size_once(search_cfg, tmp_path, builds):
+    """`fidelity.image_size` below the data's: one meta build per size (the deployed network judged, the
+    trained one checked to run), and fit gets the training size's counts instead of building a third."""
+    cfg = search_cfg("latency.mode=macs", "n_trials=1", "reuse=none", "fidelity.image_size=4")
+    plan = SearchPlan.from_cfg(cfg)
+    builds.clear()
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    evaluator = TrainingEvaluator(plan, tmp_path / "study", InterruptGuard())
+    outcome = TrialRunner(plan, study, evaluator, SingleFidelity(plan.fidelity)).run()
+    assert outcome.state == "COMPLETE", outcome.reason
+    assert builds == ["meta", "meta", "real"], builds
+    t = study.trials[0]
+    deployed = plan.deployed_spec(t.user_attrs["spec"])
+    trained = plan.resolved_spec(t.user_attrs["spec"])
+    assert trained["input_size"] < deployed["input_size"]
+    assert {"params": t.user_attrs["n_params"], "macs": t.user_attrs["macs"]} == spec_costs(deployed)
