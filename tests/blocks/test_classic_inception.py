@@ -557,3 +557,28 @@ def test_fractal_mixes_local_and_global_batches():
         assert torch.equal(net(x), net(x))
     with pytest.raises(ValueError, match="global_drop"):
         block("fractal", 3, 4, global_drop=1.5)
+
+
+def test_ciresan_mlp_trains_on_28px_grey_images():
+    # The MLP (scaled tanh, no convolutions) learns: plain SGD fits a fixed batch of 28 px one-channel images.
+    torch.manual_seed(0)
+    model = build_model({**load("ciresan2010"), "input_size": 28, "in_channels": 1, "num_classes": 10})
+    x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0], losses
+
+
+@pytest.mark.parametrize("name", ["inception_v4", "inception_resnet_v2"])
+def test_small_stem_variants_run_at_32px_rgb(name):
+    spec = {**load(name), "in_channels": 3, "num_classes": 10, "input_size": 32}
+    torch.manual_seed(0)
+    with torch.no_grad():
+        y = build_model(spec).eval()(torch.randn(2, 3, 32, 32))
+    assert y.shape == (2, 10) and torch.isfinite(y).all()

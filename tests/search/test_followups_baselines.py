@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from omegaconf import OmegaConf
 
 import nas.fit
-from nas.search.followups import estimate_seconds, run_baselines
+from nas.config import CONF_DIR
+from nas.search.followups import estimate_seconds, reference_models, run_baselines
 from nas.search.plan import SearchPlan
 
 
@@ -75,3 +77,19 @@ def test_a_share_outside_0_1_is_refused_before_compute(search_cfg):
     for bad in ("1.5", "0", "abc"):
         with pytest.raises(ValueError, match="baselines.max_share"):
             SearchPlan.from_cfg(search_cfg(f"baselines.max_share={bad}"))
+
+
+@pytest.mark.parametrize(
+    ("space", "expected"),
+    [
+        ("inception_like", {"googlenet", "inception_v3", "inception_v4", "inception_resnet_v2"}),
+        ("resnet_like", {"resnet18", "resnet20", "resnet34", "resnet50", "preact_resnet18"}),
+        ("separable_like", {"mobilenet_v1", "mobilenet_v2", "xception"}),
+    ],
+)
+def test_each_space_is_compared_with_the_reference_networks_of_its_family(space, expected):
+    # A space's `family` list picks its baselines from conf/model/ by each model's `family` field: a new
+    # reference network (Inception v4, Inception-ResNet v2) joins its family's searches without a list.
+    families = OmegaConf.load(CONF_DIR / "space" / f"{space}.yaml")["family"]
+    names = {name for name, _ in reference_models(list(families))}
+    assert expected <= names, sorted(names)
