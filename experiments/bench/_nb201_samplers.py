@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
 
+from experiments.bench._known_latency import Known, KnownLatencyEHVI
 from nas.search.optuna_internals import set_generation
 
 
@@ -144,10 +145,22 @@ SAMPLERS: dict[str, Callable[[int], BaseSampler]] = {
 LOG_LATENCY = frozenset({"gp_log", "tpe_mv_norepeat_log"})
 
 
-def build_sampler(name: str, seed: int) -> BaseSampler:
-    """A fresh sampler of configuration `name` seeded with `seed`."""
+# Configurations that are told each candidate's latency before it is evaluated: name -> (seed, known) -> sampler.
+KNOWN_LATENCY: dict[str, Callable[[int, Known], BaseSampler]] = {
+    "ehvi_known": lambda seed, known: KnownLatencyEHVI(known, seed=seed),
+}
+
+
+def build_sampler(name: str, seed: int, known: Known | None = None) -> BaseSampler:
+    """A fresh sampler of configuration `name` seeded with `seed`; `known(params) -> latency` for the
+    configurations that use the latency before evaluation (KNOWN_LATENCY)."""
+    if name in KNOWN_LATENCY:
+        if known is None:
+            raise ValueError(f"sampler {name!r} needs each candidate's latency before it is evaluated")
+        return KNOWN_LATENCY[name](seed, known)
     if name not in SAMPLERS:
-        raise KeyError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+        valid = [*SAMPLERS, *KNOWN_LATENCY]
+        raise KeyError(f"unknown sampler {name!r}; valid samplers: {', '.join(valid)}")
     with warnings.catch_warnings():
         # deprecated / experimental TPE options are exactly what is being measured
         warnings.simplefilter("ignore")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from experiments.bench import nb201 as bench
-from experiments.bench._nb201_samplers import SAMPLERS, build_sampler
+from experiments.bench._known_latency import expected_improvement, front_mask
+from experiments.bench._nb201_samplers import KNOWN_LATENCY, SAMPLERS, build_sampler
 from nas.benchmarks import nb201
 from nas.benchmarks.regret import Problem
 
@@ -44,11 +45,48 @@ def test_runs_that_find_the_front_score_zero(tmp_path):
     assert bench.plot(regret, tmp_path / "regret.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLERS))
+@pytest.mark.parametrize("name", sorted([*SAMPLERS, *KNOWN_LATENCY]))
 def test_every_sampler_proposes_cells(full_tables, name):
     table = nb201.load(full_tables, pickle_dir=full_tables)
-    rows = bench.run_one(table, build_sampler(name, 3), dataset="cifar10", device="raspi4", n=12, seed=3)
+    sampler = build_sampler(name, 3, known=bench.latency_oracle(table, "raspi4"))
+    rows = bench.run_one(table, sampler, dataset="cifar10", device="raspi4", n=12, seed=3)
     assert len(rows) == 12 and all(0 <= r < nb201.N_CELLS for r in rows)
+
+
+def test_the_known_latency_sampler_never_repeats_a_cell_and_is_reproducible(full_tables):
+    table = nb201.load(full_tables, pickle_dir=full_tables)
+    known = bench.latency_oracle(table, "gold_6226")
+    runs = [
+        bench.run_one(
+            table,
+            build_sampler("ehvi_known", 1, known=known),
+            dataset="cifar10",
+            device="gold_6226",
+            n=25,
+            seed=1,
+        )
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1] and len(set(runs[0])) == 25
+    with pytest.raises(ValueError, match="latency before it is evaluated"):
+        build_sampler("ehvi_known", 1)
+
+
+def test_expected_improvement_matches_monte_carlo_and_ignores_dominated_candidates():
+    acc, lat = np.array([0.5, 0.8, 0.9, 0.6]), np.array([1.0, 4.0, 8.0, 6.0])  # (0.6, 6 ms) is dominated
+    assert front_mask(acc, lat).tolist() == [True, True, True, False]
+    mu, sd, lc = np.log(np.array([0.1, 0.5, 0.15])), np.array([0.3, 0.05, 0.4]), np.array([2.0, 9.0, 5.0])
+    got = expected_improvement(mu, sd, lc, acc, lat)
+    rng = np.random.default_rng(0)
+    ref = max(lat.max(), lc.max()) * 1.0001
+    xs = np.linspace(0, ref, 4001)[:-1] + ref / 8000  # midpoints: the improvement integrated over latency
+    best = np.array([max([acc.min(), *acc[(lat <= x)]]) for x in xs])
+    for i in range(3):
+        a = 1 - np.exp(rng.normal(mu[i], sd[i], 20000))
+        gain = np.clip(a[:, None] - best[None, :], 0, None) * (xs[None, :] >= lc[i])
+        assert got[i] == pytest.approx(gain.mean(0).sum() * ref / 4000, rel=0.03, abs=1e-4)
+    # a candidate slower than (0.9, 8 ms) with accuracy ~0.5 adds (almost) nothing
+    assert got[1] < 1e-3 < got[0]
 
 
 @pytest.mark.parametrize("name", ["tpe_mv_norepeat", "tpe_mv20_nsga2"])

@@ -1,0 +1,189 @@
+"""A sampler for (accuracy up, latency down) that uses what a NAS search knows: a candidate's latency before it
+is evaluated. Private to `experiments.bench` (a prototype measured on NAS-Bench-201, not yet a search sampler).
+
+Latency is known before training in the table benchmark (a column of the table) and in a real search (timed or
+predicted before the network trains), yet Optuna's samplers model it as a second unknown objective. This one
+models only accuracy and scores each candidate by its expected hypervolume improvement with its latency
+exactly known:
+
+- **Candidates**: `pool` random cells plus every single-edit neighbour of the current front, minus the cells
+  already evaluated or being evaluated; their latency from `known(params)` (None: not a candidate).
+- **Model**: a Gaussian process on log(1 - accuracy) (the error on a log scale, which separates the top of
+  the accuracy range), with a categorical ARD kernel `exp(-sum_j theta_j [a_j != b_j])` whose per-parameter
+  weights and noise are fitted by maximum marginal likelihood every `refit_every` new results.
+- **Score**: for a candidate at latency l with accuracy a = 1 - exp(Y), Y ~ N(mu, sd^2), the hypervolume it
+  adds is the integral over latencies x in [l, reference] of (a - b(x))^+, where b(x) is the best accuracy the
+  front reaches at latency <= x (the worst observed accuracy below the front); its expectation is analytic
+  per segment of the front: (1 - b) P(e < 1 - b) - E[e; e < 1 - b] for the error e = exp(Y).
+
+The first `n_startup_trials` are drawn at random (Optuna's independent sampling).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.trial import FrozenTrial, TrialState
+from scipy.optimize import minimize
+from scipy.special import ndtr
+
+Known = Callable[[Mapping[str, Any]], "float | None"]
+
+
+class KnownLatencyEHVI(BaseSampler):
+    """Expected hypervolume improvement with the latency objective known before evaluation (module docstring).
+
+    The study's directions must be (maximise accuracy, minimise latency), accuracy in [0, 1].
+    """
+
+    def __init__(
+        self,
+        known: Known,
+        *,
+        seed: int | None = None,
+        n_startup_trials: int = 10,
+        pool: int = 2000,
+        refit_every: int = 10,
+    ) -> None:
+        self.known = known
+        self.n_startup, self.pool, self.refit_every = n_startup_trials, pool, refit_every
+        self._rng = np.random.default_rng(seed)
+        self._random = RandomSampler(seed=seed)
+        self._space = IntersectionSearchSpace()
+        self._hp: np.ndarray | None = None  # log(theta_1..d), log(noise)
+        self._hp_n = -1
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        space = self._space.calculate(study)
+        return {n: d for n, d in space.items() if isinstance(d, CategoricalDistribution)}
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        names = sorted(search_space)
+        done = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.values is not None and all(n in t.params for n in names)
+        ]
+        if not names or len(done) < self.n_startup:
+            return {}
+        choices = [list(search_space[n].choices) for n in names]
+        index = [{c: i for i, c in enumerate(ch)} for ch in choices]
+
+        def code(params: Mapping[str, Any]) -> tuple[int, ...]:
+            return tuple(index[j][params[n]] for j, n in enumerate(names))
+
+        X = np.array([code(t.params) for t in done])
+        acc = np.array([t.values[0] for t in done], dtype=float)
+        lat = np.array([t.values[1] for t in done], dtype=float)
+        seen = {tuple(r) for r in X.tolist()}
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+            if t.number != trial.number and all(n in t.params for n in names):
+                seen.add(code(t.params))
+        cand = self._candidates(X, acc, lat, [len(c) for c in choices], seen)
+        params = [{n: choices[j][int(r[j])] for j, n in enumerate(names)} for r in cand]
+        lats = np.array([_finite(self.known(p)) for p in params], dtype=float)
+        ok = np.isfinite(lats)
+        if not ok.any():
+            return {}
+        cand, lats = cand[ok], lats[ok]
+        params = [p for p, k in zip(params, ok, strict=True) if k]
+        mu, sd = self._posterior(X, np.log(np.clip(1.0 - acc, 1e-6, None)), cand)
+        return params[int(np.argmax(expected_improvement(mu, sd, lats, acc, lat)))]
+
+    def _candidates(
+        self, X: np.ndarray, acc: np.ndarray, lat: np.ndarray, sizes: list[int], seen: set
+    ) -> np.ndarray:
+        d = len(sizes)
+        rows = [np.stack([self._rng.integers(s, size=self.pool) for s in sizes], axis=1)]
+        for r in X[front_mask(acc, lat)]:
+            for j in range(d):
+                for v in range(sizes[j]):
+                    if v != r[j]:
+                        q = r.copy()
+                        q[j] = v
+                        rows.append(q[None, :])
+        allc = np.unique(np.concatenate(rows), axis=0)
+        return allc[np.array([tuple(r) not in seen for r in allc.tolist()], dtype=bool)]
+
+    def _posterior(self, X: np.ndarray, y: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and sd of y at the candidates C (GP, categorical ARD kernel, fitted noise)."""
+        m, s = float(y.mean()), float(y.std()) or 1.0
+        z = (y - m) / s
+        D = (X[:, None, :] != X[None, :, :]).astype(float)
+        d, n = X.shape[1], len(z)
+
+        def factor(p: np.ndarray) -> np.ndarray:
+            K = np.exp(-(D @ np.exp(p[:d]))) + (math.exp(p[d]) + 1e-8) * np.eye(n)
+            return np.linalg.cholesky(K)
+
+        def nll(p: np.ndarray) -> float:
+            try:
+                L = factor(p)
+            except np.linalg.LinAlgError:
+                return 1e10
+            a = np.linalg.solve(L.T, np.linalg.solve(L, z))
+            return float(0.5 * z @ a + np.log(np.diag(L)).sum())
+
+        if self._hp is None or n - self._hp_n >= self.refit_every:
+            start = np.full(d + 1, math.log(0.5))
+            start[d] = math.log(1e-2)
+            starts = [start] + ([self._hp] if self._hp is not None else [])
+            fits = [minimize(nll, x0, method="L-BFGS-B", bounds=[(-5, 3)] * d + [(-9, 0)]) for x0 in starts]
+            self._hp, self._hp_n = min(fits, key=lambda r: r.fun).x, n
+        L = factor(self._hp)
+        a = np.linalg.solve(L.T, np.linalg.solve(L, z))
+        Ks = np.exp(-((C[:, None, :] != X[None, :, :]).astype(float) @ np.exp(self._hp[:d])))
+        v = np.linalg.solve(L, Ks.T)
+        var = np.clip(1.0 - (v * v).sum(0), 1e-12, None)
+        return m + s * (Ks @ a), s * np.sqrt(var)
+
+
+def expected_improvement(
+    mu: np.ndarray, sd: np.ndarray, lc: np.ndarray, acc: np.ndarray, lat: np.ndarray
+) -> np.ndarray:
+    """Expected hypervolume improvement of candidates at latencies `lc` whose error e = 1 - accuracy is
+    lognormal (log e ~ N(mu, sd^2)), over the front of the observed (acc, lat); reference point: the worst
+    observed accuracy and just past the largest latency seen."""
+    f = front_mask(acc, lat)
+    o = np.argsort(lat[f])
+    fl, fa = lat[f][o], np.maximum.accumulate(acc[f][o])
+    ref = max(lat.max(), lc.max()) * 1.0001
+    starts = np.concatenate([[min(lc.min(), fl[0])], fl])
+    ends = np.concatenate([fl, [ref]])
+    base = np.concatenate([[acc.min()], fa])  # best accuracy reached at latency <= each segment's start
+    width = np.clip(ends[None, :] - np.maximum(starts[None, :], lc[:, None]), 0.0, None)
+    gap = np.clip(1.0 - base[None, :], 1e-12, None)  # the error a candidate must beat
+    dd = (np.log(gap) - mu[:, None]) / sd[:, None]
+    gain = gap * ndtr(dd) - np.exp(mu[:, None] + 0.5 * sd[:, None] ** 2) * ndtr(dd - sd[:, None])
+    return (width * np.clip(gain, 0.0, None)).sum(1)
+
+
+def front_mask(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Which of the points (maximise acc, minimise lat) no other point dominates."""
+    better = (acc[None, :] >= acc[:, None]) & (lat[None, :] <= lat[:, None])
+    strictly = (acc[None, :] > acc[:, None]) | (lat[None, :] < lat[:, None])
+    return ~(better & strictly).any(1)
+
+
+def _finite(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
