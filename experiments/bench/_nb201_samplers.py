@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
 
-from experiments.bench._known_latency import Known, KnownLatencyEHVI
+from nas.search.ehvi import Known, KnownLatencyEHVI
 from nas.search.optuna_internals import set_generation
 
 

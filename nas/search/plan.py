@@ -141,6 +141,8 @@ class SearchPlan:
         benchmark = BenchmarkOptions.from_cfg(cfg.get("benchmark"), epochs=fidelity["epochs"])
         if benchmark is not None:
             benchmark.check_data(_data_at_fidelity(cfg["data"], fidelity))
+        if (cfg.get("sampler") or {}).get("name") == "ehvi":
+            _check_ehvi(space, objectives, lat_cfg.mode, benchmark is not None)
         budget = _positive(cfg.get("latency_budget_ms"), "latency_budget_ms", allow_none=True)
         if (
             (budget is not None or "latency_ms" in space.constraints.bounds)
@@ -430,3 +432,25 @@ def _positive(v: Any, what: str, *, allow_none: bool = False) -> float | None:
     if not f > 0 or math.isinf(f):
         raise ValueError(f"{what} must be a finite number > 0, got {v!r}")
     return f
+
+
+# Latency modes cheap enough to price the sampler's ~2,000 candidates a trial (a measurement is not).
+EHVI_LATENCY_MODES = ("predicted", "macs", "params")
+
+
+def _check_ehvi(space: Space, objectives: list[str], mode: str, table: bool) -> None:
+    """`sampler=ehvi` (nas.search.ehvi) needs accuracy and latency as the objectives, a categorical space and a
+    latency it can know for many candidates before they train; ValueError saying what to change."""
+    if list(objectives) != ["accuracy", "latency"]:
+        raise ValueError(f"sampler=ehvi searches objectives=[accuracy,latency]; got {list(objectives)}")
+    other = sorted(p.name for p in space.params.values() if p.kind not in ("categorical", "fixed"))
+    if other:
+        raise ValueError(
+            f"sampler=ehvi models categorical parameters only; space {space.name!r} has {', '.join(other)} "
+            "(use sampler=tpe, or a space of categorical choices such as nb201)"
+        )
+    if not table and mode not in EHVI_LATENCY_MODES:
+        raise ValueError(
+            f"sampler=ehvi prices about 2,000 candidates a trial before choosing one, so it needs a latency that "
+            f"is cheap to know: latency.mode={' or '.join(EHVI_LATENCY_MODES)} or benchmark=nb201, not {mode!r}"
+        )

@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.latency import LatencyConfig, device_fingerprint
+from nas.search.ehvi import Known, KnownLatencyEHVI
 from nas.search.norepeat import NoRepeat
 from nas.search.objectives import ATTR, OBJECTIVES, directions
 
@@ -36,6 +37,7 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "random": optuna.samplers.RandomSampler,
     "qmc": optuna.samplers.QMCSampler,
     "gp": optuna.samplers.GPSampler,
+    "ehvi": KnownLatencyEHVI,  # latency known before evaluation (nas.search.ehvi)
 }
 PRUNERS: dict[str, type[optuna.pruners.BasePruner]] = {
     "none": optuna.pruners.NopPruner,
@@ -57,12 +59,18 @@ def _kwargs(cls: type, cfg: Mapping[str, Any], what: str, name: str) -> dict[str
     return kwargs
 
 
-def make_sampler(cfg: Mapping[str, Any], *, seed: int | None) -> optuna.samplers.BaseSampler:
-    """The sampler `cfg` names (conf/sampler/*.yaml), seeded with `seed` unless the config sets one."""
+def make_sampler(
+    cfg: Mapping[str, Any], *, seed: int | None, known: Known | None = None
+) -> optuna.samplers.BaseSampler:
+    """The sampler `cfg` names (conf/sampler/*.yaml), seeded with `seed` unless the config sets one; `known`:
+    a candidate's latency before it is evaluated (params -> latency or None), which `ehvi` needs."""
     name = str(cfg.get("name", "tpe"))
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
     cls = SAMPLERS[name]
+    if cls is KnownLatencyEHVI:  # the search's run loop hands each trial's sampler the trial's oracle
+        options = {**cfg, "seed": seed if cfg.get("seed") is None else cfg["seed"]}
+        return KnownLatencyEHVI(known, **_kwargs(cls, options, "sampler", name))
     no_repeat = cfg.get("no_repeat", False)
     if not isinstance(no_repeat, bool):
         raise ValueError(

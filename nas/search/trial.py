@@ -27,7 +27,7 @@ import json
 import math
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +135,8 @@ class TrialRunner:
         self.guard = guard  # a Ctrl-C while waiting for another worker's twin trial ends the wait
         self._written: dict[str, Any] = {}  # user attributes already written on the current trial
         self._others: dict[str, list[tuple[str, FrozenTrial]]] | None = None  # reuse=storage: by run key
+        # sampler=ehvi: a candidate's latency before it trains, priced as this trial code would price it
+        self.known = latency_oracle(plan, evaluator) if plan.sampler.get("name") == "ehvi" else None
 
     def run(self, trials: Sequence[FrozenTrial] | None = None) -> Outcome:
         """Ask for a trial, evaluate it, tell the result; an unexpected error fails the trial, not the search.
@@ -156,6 +158,7 @@ class TrialRunner:
             self.study.sampler = make_sampler(
                 {**self.plan.sampler, "seed": None},
                 seed=trial_seed(self.plan.seed if base is None else base, trial.number),
+                known=self.known,
             )
         try:
             self._record(trial, {WORKER_ATTR: identity(trial.number)})
@@ -435,3 +438,30 @@ class TrialRunner:
 def _norm(v: Any) -> str:
     """A config as a comparable string (stored attributes come back from JSON)."""
     return json.dumps(v, sort_keys=True, default=str)
+
+
+def latency_oracle(plan: SearchPlan, evaluator: Evaluator) -> Callable[[Mapping[str, Any]], float | None]:
+    """params -> the latency objective of the network they render, or None when the trial would reject it
+    (invalid draw or spec, a params / MACs constraint): the candidate rendered, costed and priced through
+    `evaluator` exactly as `TrialRunner` does before training, memoised per parameter set."""
+    memo: dict[str, float | None] = {}
+
+    def known(params: Mapping[str, Any]) -> float | None:
+        key = json.dumps(dict(params), sort_keys=True, default=str)
+        if key not in memo:
+            memo[key] = _price(plan, evaluator, dict(params))
+        return memo[key]
+
+    return known
+
+
+def _price(plan: SearchPlan, evaluator: Evaluator, params: dict[str, Any]) -> float | None:
+    try:
+        spec = plan.space.sample(optuna.trial.FixedTrial(params)).spec
+        _, deployed, cost = evaluator.cost(plan, spec)
+    except (SpecRejected, ValueError, KeyError):
+        return None
+    if plan.space.constraints.violations({"params": cost["params"], "macs": cost["macs"]}):
+        return None
+    value, _ = evaluator.latency(deployed, plan.latency, costs=cost)
+    return float(value)

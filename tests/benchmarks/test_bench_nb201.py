@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from experiments.bench import nb201 as bench
-from experiments.bench._known_latency import expected_improvement, front_mask
+from nas.search.ehvi import expected_improvement, front_mask
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, SAMPLERS, build_sampler
 from nas.benchmarks import nb201
 from nas.benchmarks.regret import Problem

@@ -194,3 +194,34 @@ def test_params_and_macs_from_the_cost_model_equal_a_count_on_the_meta_device(ta
         spec = full.sample_random(seed).spec
         _, deployed, cost = evaluator.cost(plan, spec)
         assert cost == spec_costs(deployed)
+
+
+def test_the_ehvi_sampler_searches_with_latency_known_before_each_trial(tables, tmp_path, no_training):
+    # 4 free edges (16 cells): after 5 random trials the model proposes; no cell is evaluated twice, and every
+    # proposal's latency was priced through the table evaluator before the trial (the oracle's memo).
+    cfg = cfg_for(
+        tables, tmp_path, "sampler=ehvi", "sampler.n_startup_trials=5", "sampler.pool=50", "n_trials=12",
+        free_edges=4,
+    )  # fmt: skip
+    study_dir = tmp_path / "study"
+    result = run_search(cfg, study_dir=study_dir, echo=lambda s: None)
+    trials = trials_of(study_dir)
+    assert result.n_trials == 12 and all(t.user_attrs["state"] == "COMPLETE" for t in trials)
+    assert len({code_of(t) for t in trials[5:]} - {code_of(t) for t in trials[:5]}) == 7  # no repeats
+    again = run_search(cfg, study_dir=tmp_path / "again", echo=lambda s: None)
+    assert [t.params for t in trials_of(tmp_path / "again")] == [t.params for t in trials]  # seeded
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["objectives=[accuracy,params]"], r"sampler=ehvi searches objectives=\[accuracy,latency\]"),
+        (["latency.mode=measured"], r"needs a latency that is cheap to know"),
+    ],
+)
+def test_the_ehvi_sampler_is_refused_where_it_cannot_work(tables, tmp_path, overrides, message):
+    cfg = cfg_for(tables, tmp_path, "sampler=ehvi", *overrides)
+    if "latency.mode=measured" in overrides:  # the nb201 space trained for real, its latency measured
+        cfg["benchmark"] = None
+    with pytest.raises(ValueError, match=message):
+        SearchPlan.from_cfg(cfg)

@@ -1,5 +1,5 @@
-"""A sampler for (accuracy up, latency down) that uses what a NAS search knows: a candidate's latency before it
-is evaluated. Private to `experiments.bench` (a prototype measured on NAS-Bench-201, not yet a search sampler).
+"""`sampler=ehvi`: for (accuracy up, latency down), a sampler that uses what a NAS search knows: a candidate's
+latency before it is evaluated.
 
 Latency is known before training in the table benchmark (a column of the table) and in a real search (timed or
 predicted before the network trains), yet Optuna's samplers model it as a second unknown objective. This one
@@ -16,11 +16,15 @@ exactly known:
   front reaches at latency <= x (the worst observed accuracy below the front); its expectation is analytic
   per segment of the front: (1 - b) P(e < 1 - b) - E[e; e < 1 - b] for the error e = exp(Y).
 
-The first `n_startup_trials` are drawn at random (Optuna's independent sampling).
+The first `n_startup_trials` are drawn at random (Optuna's independent sampling). The search hands the sampler
+its latency oracle (`nas.search.trial.latency_oracle`: the candidate rendered, costed and timed or looked up
+through the trial's evaluator, as the trial itself would); `SearchPlan` refuses it where that is not cheap or
+the space is not categorical. Measured on NAS-Bench-201: docs/search.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -45,7 +49,7 @@ class KnownLatencyEHVI(BaseSampler):
 
     def __init__(
         self,
-        known: Known,
+        known: Known | None,
         *,
         seed: int | None = None,
         n_startup_trials: int = 10,
@@ -57,8 +61,6 @@ class KnownLatencyEHVI(BaseSampler):
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace()
-        self._hp: np.ndarray | None = None  # log(theta_1..d), log(noise)
-        self._hp_n = -1
 
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
@@ -86,6 +88,8 @@ class KnownLatencyEHVI(BaseSampler):
         ]
         if not names or len(done) < self.n_startup:
             return {}
+        if self.known is None:
+            raise RuntimeError("KnownLatencyEHVI was built without its latency oracle (known=None)")
         choices = [list(search_space[n].choices) for n in names]
         index = [{c: i for i, c in enumerate(ch)} for ch in choices]
 
@@ -129,33 +133,51 @@ class KnownLatencyEHVI(BaseSampler):
         """Posterior mean and sd of y at the candidates C (GP, categorical ARD kernel, fitted noise)."""
         m, s = float(y.mean()), float(y.std()) or 1.0
         z = (y - m) / s
-        D = (X[:, None, :] != X[None, :, :]).astype(float)
-        d, n = X.shape[1], len(z)
-
-        def factor(p: np.ndarray) -> np.ndarray:
-            K = np.exp(-(D @ np.exp(p[:d]))) + (math.exp(p[d]) + 1e-8) * np.eye(n)
-            return np.linalg.cholesky(K)
-
-        def nll(p: np.ndarray) -> float:
-            try:
-                L = factor(p)
-            except np.linalg.LinAlgError:
-                return 1e10
-            a = np.linalg.solve(L.T, np.linalg.solve(L, z))
-            return float(0.5 * z @ a + np.log(np.diag(L)).sum())
-
-        if self._hp is None or n - self._hp_n >= self.refit_every:
-            start = np.full(d + 1, math.log(0.5))
-            start[d] = math.log(1e-2)
-            starts = [start] + ([self._hp] if self._hp is not None else [])
-            fits = [minimize(nll, x0, method="L-BFGS-B", bounds=[(-5, 3)] * d + [(-9, 0)]) for x0 in starts]
-            self._hp, self._hp_n = min(fits, key=lambda r: r.fun).x, n
-        L = factor(self._hp)
+        hp = _hyperparameters(X, y, self.refit_every)
+        d = X.shape[1]
+        K = np.exp(-((X[:, None, :] != X[None, :, :]).astype(float) @ np.exp(hp[:d])))
+        L = np.linalg.cholesky(K + (math.exp(hp[d]) + 1e-8) * np.eye(len(z)))
         a = np.linalg.solve(L.T, np.linalg.solve(L, z))
-        Ks = np.exp(-((C[:, None, :] != X[None, :, :]).astype(float) @ np.exp(self._hp[:d])))
+        Ks = np.exp(-((C[:, None, :] != X[None, :, :]).astype(float) @ np.exp(hp[:d])))
         v = np.linalg.solve(L, Ks.T)
         var = np.clip(1.0 - (v * v).sum(0), 1e-12, None)
         return m + s * (Ks @ a), s * np.sqrt(var)
+
+
+# Fitted kernel weights by the observations they were fitted on: the search builds a fresh sampler for every
+# trial (each trial draws from its own seed), and a refit costs a few hundred Cholesky factorisations.
+_FITS: dict[str, np.ndarray] = {}
+
+
+def _hyperparameters(X: np.ndarray, y: np.ndarray, every: int) -> np.ndarray:
+    """log(theta_1..d), log(noise) maximising the marginal likelihood of the first k observations, k the
+    largest multiple of `every` <= n (all n when fewer): refitted every `every` results, and the same for the
+    same history whichever sampler object asks."""
+    k = max(len(y) // every * every, min(len(y), every))
+    Xk, yk = X[:k], y[:k]
+    key = hashlib.sha1(Xk.tobytes() + yk.tobytes() + str(Xk.shape).encode()).hexdigest()
+    if key in _FITS:
+        return _FITS[key]
+    z = (yk - yk.mean()) / (float(yk.std()) or 1.0)
+    D = (Xk[:, None, :] != Xk[None, :, :]).astype(float)
+    d, n = Xk.shape[1], k
+
+    def nll(p: np.ndarray) -> float:
+        K = np.exp(-(D @ np.exp(p[:d]))) + (math.exp(p[d]) + 1e-8) * np.eye(n)
+        try:
+            L = np.linalg.cholesky(K)
+        except np.linalg.LinAlgError:
+            return 1e10
+        a = np.linalg.solve(L.T, np.linalg.solve(L, z))
+        return float(0.5 * z @ a + np.log(np.diag(L)).sum())
+
+    start = np.full(d + 1, math.log(0.5))
+    start[d] = math.log(1e-2)
+    fit = minimize(nll, start, method="L-BFGS-B", bounds=[(-5, 3)] * d + [(-9, 0)]).x
+    if len(_FITS) > 256:
+        _FITS.clear()
+    _FITS[key] = fit
+    return fit
 
 
 def expected_improvement(
