@@ -69,7 +69,8 @@ def make_sampler(
         raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
     cls = SAMPLERS[name]
     if cls is KnownLatencyEHVI:  # the search's run loop hands each trial's sampler the trial's oracle
-        options = {**cfg, "seed": seed if cfg.get("seed") is None else cfg["seed"]}
+        options = {k: v for k, v in cfg.items() if k != "no_repeat"}  # it proposes unseen cells only
+        options["seed"] = seed if cfg.get("seed") is None else cfg["seed"]
         return KnownLatencyEHVI(known, **_kwargs(cls, options, "sampler", name))
     no_repeat = cfg.get("no_repeat", False)
     if not isinstance(no_repeat, bool):

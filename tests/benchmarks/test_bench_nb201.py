@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from experiments.bench import nb201 as bench
-from nas.search.ehvi import expected_improvement, front_mask
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, SAMPLERS, build_sampler
 from nas.benchmarks import nb201
 from nas.benchmarks.regret import Problem
+from nas.search.ehvi import expected_improvement, front_mask
 
 
 def test_summary_regret_ci_ratio_and_reach():

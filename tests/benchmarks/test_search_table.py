@@ -208,7 +208,7 @@ def test_the_ehvi_sampler_searches_with_latency_known_before_each_trial(tables, 
     trials = trials_of(study_dir)
     assert result.n_trials == 12 and all(t.user_attrs["state"] == "COMPLETE" for t in trials)
     assert len({code_of(t) for t in trials[5:]} - {code_of(t) for t in trials[:5]}) == 7  # no repeats
-    again = run_search(cfg, study_dir=tmp_path / "again", echo=lambda s: None)
+    run_search(cfg, study_dir=tmp_path / "again", echo=lambda s: None)
     assert [t.params for t in trials_of(tmp_path / "again")] == [t.params for t in trials]  # seeded
 
 
