@@ -7,7 +7,7 @@ models only accuracy and scores each candidate by its expected hypervolume impro
 exactly known:
 
 - **Candidates**: `pool` random cells plus every single-edit neighbour of the current front, minus the cells
-  already evaluated or being evaluated; their latency from `known(params)` (None: not a candidate).
+  already evaluated, being evaluated, failed or pruned; their latency from `known(params)` (None: not a candidate).
 - **Model**: a Gaussian process on log(1 - accuracy) (the error on a log scale, which separates the top of
   the accuracy range), with a categorical ARD kernel `exp(-sum_j theta_j [a_j != b_j])` whose per-parameter
   weights and noise are fitted by maximum marginal likelihood every `refit_every` new results.
@@ -100,7 +100,9 @@ class KnownLatencyEHVI(BaseSampler):
         acc = np.array([t.values[0] for t in done], dtype=float)
         lat = np.array([t.values[1] for t in done], dtype=float)
         seen = {tuple(r) for r in X.tolist()}
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        # Cells being evaluated, and those that failed or were pruned, are not proposed again either.
+        others = (TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL, TrialState.PRUNED)
+        for t in study.get_trials(deepcopy=False, states=others):
             if t.number != trial.number and all(n in t.params for n in names):
                 seen.add(code(t.params))
         cand = self._candidates(X, acc, lat, [len(c) for c in choices], seen)
