@@ -38,6 +38,8 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy.optimize import minimize
 from scipy.special import ndtr
 
+from nas.benchmarks.regret import front_mask
+
 Known = Callable[[Mapping[str, Any]], "float | None"]
 
 
@@ -200,13 +202,6 @@ def expected_improvement(
     dd = (np.log(gap) - mu[:, None]) / sd[:, None]
     gain = gap * ndtr(dd) - np.exp(mu[:, None] + 0.5 * sd[:, None] ** 2) * ndtr(dd - sd[:, None])
     return (width * np.clip(gain, 0.0, None)).sum(1)
-
-
-def front_mask(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Which of the points (maximise acc, minimise lat) no other point dominates."""
-    better = (acc[None, :] >= acc[:, None]) & (lat[None, :] <= lat[:, None])
-    strictly = (acc[None, :] > acc[:, None]) | (lat[None, :] < lat[:, None])
-    return ~(better & strictly).any(1)
 
 
 def _finite(value: float | None) -> float:

@@ -68,10 +68,6 @@ def make_sampler(
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
     cls = SAMPLERS[name]
-    if cls is KnownLatencyEHVI:  # the search's run loop hands each trial's sampler the trial's oracle
-        options = {k: v for k, v in cfg.items() if k != "no_repeat"}  # it proposes unseen cells only
-        options["seed"] = seed if cfg.get("seed") is None else cfg["seed"]
-        return KnownLatencyEHVI(known, **_kwargs(cls, options, "sampler", name))
     no_repeat = cfg.get("no_repeat", False)
     if not isinstance(no_repeat, bool):
         raise ValueError(
@@ -85,7 +81,8 @@ def make_sampler(
             warnings.catch_warnings()
         ):  # "experimental" notes on group / QMC: the configs choose them knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = cls(**kwargs)
+            # ehvi: the run loop hands each trial's sampler the trial's latency oracle
+            sampler = cls(known, **kwargs) if cls is KnownLatencyEHVI else cls(**kwargs)
         return NoRepeat(sampler, seed=kwargs.get("seed")) if no_repeat else sampler
     except (TypeError, ValueError) as e:
         raise ValueError(f"sampler {name!r} rejected its options {kwargs}: {e}") from None

@@ -10,8 +10,8 @@ import pytest
 from experiments.bench import nb201 as bench
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, SAMPLERS, build_sampler
 from nas.benchmarks import nb201
-from nas.benchmarks.regret import Problem
-from nas.search.ehvi import expected_improvement, front_mask
+from nas.benchmarks.regret import Problem, front_mask
+from nas.search.ehvi import expected_improvement
 
 
 def test_summary_regret_ci_ratio_and_reach():
