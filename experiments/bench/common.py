@@ -32,6 +32,7 @@ def compose(args: argparse.Namespace, sampler: str, seed: int) -> dict[str, Any]
         f"+space={args.space}", f"data={args.data}", f"sampler={sampler}", f"sampler.seed={seed}", "seed=0",
         f"study_name=bench-{args.space}-{sampler}-s{seed}", f"n_trials={args.trials}",
         f"fidelity.fraction={args.fraction}", f"fidelity.epochs={args.epochs}", f"data.val_size={args.val_size}",
+        "fidelity.image_size=null",  # the data's size unless an override says otherwise (not the space's default)
         f"latency.mode={args.latency}", f"data.batch_size={args.batch_size}", "logger=none", "html=false",
         "progress=false", "baselines.enabled=false",
         # One storage for every run, so an architecture any run has trained is reused, not retrained (the

@@ -145,7 +145,8 @@ def compose_plan(args: argparse.Namespace, fid: dict[str, Any], seed: int = 0) -
         f"+space={args.space}", f"data={args.data}", f"fidelity.epochs={fid['epochs']}",
         f"fidelity.fraction={fid['fraction']}", f"latency.mode={args.latency}", f"seed={seed}",
         "logger=none", "html=false", "progress=false", "baselines.enabled=false", "storage=memory",
-        *([f"fidelity.image_size={fid['image_size']}"] if fid["image_size"] else []),
+        # no image size: the data's (not the space's default fidelity)
+        f"fidelity.image_size={fid['image_size'] or 'null'}",
         *args.overrides, *fid.get("overrides", ()),
     ]  # fmt: skip
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

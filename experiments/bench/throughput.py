@@ -134,6 +134,15 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def search_fidelity(space: str, data: str) -> dict:
+    """The fidelity a search of `space` on `data` trains at by default (conf/search.yaml + the space's block)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("search", overrides=[f"+space={space}", f"data={data}"])
+    return dict(OmegaConf.to_container(cfg.fidelity, resolve=True))  # type: ignore[arg-type]
+
+
 def run_space(args: argparse.Namespace) -> int:
     """Efficiency mode: today's path vs the optimised default on `args.count` random networks of a space."""
     from blocks.cost import count_macs
@@ -142,8 +151,7 @@ def run_space(args: argparse.Namespace) -> int:
 
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="pytorch_lightning")
-    search = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "search.yaml"), resolve=False)
-    fidelity = search.get("fidelity") or {}  # type: ignore[union-attr]
+    fidelity = search_fidelity(args.space, args.data)  # the space's (or search.yaml's) training fidelity
     data = load_group("data", args.data)
     data["seed"] = 0
     if fidelity.get("image_size"):

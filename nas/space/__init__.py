@@ -54,7 +54,11 @@ __all__ = [
     "space_dir",
 ]
 
-SPACE_KEYS = ("name", "family", "description", "stages", "params", "derive", "constraints", "spec")
+SPACE_KEYS = (
+    "name", "family", "description", "stages", "params", "derive", "constraints", "fidelity", "spec"
+)  # fmt: skip
+# `fidelity`: the space's default search fidelity (conf/search.yaml reads it; a command line's fidelity.* wins)
+FIDELITY_KEYS = ("epochs", "fraction", "image_size")
 CONSTRAINT_KEYS = ("params", "macs", "latency_ms")
 
 
@@ -147,6 +151,11 @@ class Space:
         unknown = sorted(set(raw) - set(SPACE_KEYS))
         if unknown:
             raise ValueError(f"{where}: unknown keys {unknown}; valid keys: {', '.join(SPACE_KEYS)}")
+        fidelity = raw.get("fidelity")
+        if fidelity is not None and (not isinstance(fidelity, Mapping) or set(fidelity) - set(FIDELITY_KEYS)):
+            raise ValueError(
+                f"{where}: fidelity maps {'/'.join(FIDELITY_KEYS)} to the search default, got {fidelity!r}"
+            )
         for key in ("params", "spec"):
             if not isinstance(raw.get(key), Mapping) or not raw[key]:
                 raise ValueError(f"{where}: needs a non-empty `{key}` mapping")

@@ -146,6 +146,7 @@ def test_expressions_are_arithmetic_only():
         (lambda r: r.update(stages=0), "stages"),
         (lambda r: r.update(extra=1), "unknown keys"),
         (lambda r: r.update(constraints={"flops": {"max": 1}}), "unknown constraint"),
+        (lambda r: r.update(fidelity={"epoch": 2}), "fidelity maps epochs/fraction/image_size"),
         (lambda r: r.update(constraints={"params": {"min": 5, "max": 1}}), "min .* > max"),
     ],
 )
@@ -154,6 +155,24 @@ def test_bad_space_is_refused_with_a_message(change, message):
     change(raw)
     with pytest.raises(ValueError, match=message):
         Space.from_dict(raw)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["+space=resnet_like"], {"epochs": 1, "fraction": 1.0, "image_size": 14}),  # its calibrated fidelity
+        (["+space=resnet_like", "fidelity.image_size=28"], {"epochs": 1, "fraction": 1.0, "image_size": 28}),
+        (["+space=separable_like"], {"epochs": 1, "fraction": 0.1, "image_size": None}),  # search.yaml's
+    ],
+)
+def test_a_space_states_its_default_fidelity_and_the_command_line_wins(overrides, expected):
+    from hydra import compose, initialize_config_dir
+
+    from nas.config import CONF_DIR, to_plain
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = to_plain(compose("search", overrides=overrides))
+    assert cfg["fidelity"] == expected
 
 
 def test_unknown_space_lists_the_valid_ones():
