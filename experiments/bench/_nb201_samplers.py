@@ -148,6 +148,11 @@ LOG_LATENCY = frozenset({"gp_log", "tpe_mv_norepeat_log"})
 # Configurations that are told each candidate's latency before it is evaluated: name -> (seed, known) -> sampler.
 KNOWN_LATENCY: dict[str, Callable[[int, Known], BaseSampler]] = {
     "ehvi_known": lambda seed, known: KnownLatencyEHVI(known, seed=seed),
+    # before the latency input and the denoised front (2026-12-01)
+    "ehvi_known_plain": lambda seed, known: KnownLatencyEHVI(
+        known, seed=seed, latency_feature=False, denoise=False
+    ),
+    "ehvi_known_p8000": lambda seed, known: KnownLatencyEHVI(known, seed=seed, pool=8000),
 }
 
 

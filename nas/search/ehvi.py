@@ -10,7 +10,11 @@ exactly known:
   already evaluated, being evaluated, failed or pruned; their latency from `known(params)` (None: not a candidate).
 - **Model**: a Gaussian process on log(1 - accuracy) (the error on a log scale, which separates the top of
   the accuracy range), with a categorical ARD kernel `exp(-sum_j theta_j [a_j != b_j])` whose per-parameter
-  weights and noise are fitted by maximum marginal likelihood every `refit_every` new results.
+  weights and noise are fitted by maximum marginal likelihood every `refit_every` new results. With
+  `latency_feature`, log-latency (known for every candidate) is one more input, a squared-distance term with
+  its own fitted weight: on NAS-Bench-201 accuracy grows with latency, so the model generalises from it.
+- **Front**: with `denoise`, the front a candidate must improve on is the model's posterior mean at the
+  evaluated cells rather than their one noisy observation each (a lucky run would hide its neighbourhood).
 - **Score**: for a candidate at latency l with accuracy a = 1 - exp(Y), Y ~ N(mu, sd^2), the hypervolume it
   adds is the integral over latencies x in [l, reference] of (a - b(x))^+, where b(x) is the best accuracy the
   front reaches at latency <= x (the worst observed accuracy below the front); its expectation is analytic
@@ -57,9 +61,12 @@ class KnownLatencyEHVI(BaseSampler):
         n_startup_trials: int = 10,
         pool: int = 2000,
         refit_every: int = 10,
+        latency_feature: bool = True,
+        denoise: bool = True,
     ) -> None:
         self.known = known
         self.n_startup, self.pool, self.refit_every = n_startup_trials, pool, refit_every
+        self.latency_feature, self.denoise = latency_feature, denoise
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace()
@@ -115,8 +122,17 @@ class KnownLatencyEHVI(BaseSampler):
             return {}
         cand, lats = cand[ok], lats[ok]
         params = [p for p, k in zip(params, ok, strict=True) if k]
-        mu, sd = self._posterior(X, np.log(np.clip(1.0 - acc, 1e-6, None)), cand)
-        return params[int(np.argmax(expected_improvement(mu, sd, lats, acc, lat)))]
+        y = np.log(np.clip(1.0 - acc, 1e-6, None))
+        # With denoise, the front a candidate must improve on is the model's accuracy at the evaluated cells,
+        # not one noisy observation of each (a lucky seed would hide the region around it).
+        at = np.concatenate([cand, X]) if self.denoise else cand
+        if self.latency_feature:
+            mu, sd = self._posterior(X, y, at, lat, np.concatenate([lats, lat]) if self.denoise else lats)
+        else:
+            mu, sd = self._posterior(X, y, at)
+        k = len(cand)
+        front_acc = 1.0 - np.exp(mu[k:]) if self.denoise else acc
+        return params[int(np.argmax(expected_improvement(mu[:k], sd[:k], lats, front_acc, lat)))]
 
     def _candidates(
         self, X: np.ndarray, acc: np.ndarray, lat: np.ndarray, sizes: list[int], seen: set
@@ -133,19 +149,40 @@ class KnownLatencyEHVI(BaseSampler):
         allc = np.unique(np.concatenate(rows), axis=0)
         return allc[np.array([tuple(r) not in seen for r in allc.tolist()], dtype=bool)]
 
-    def _posterior(self, X: np.ndarray, y: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and sd of y at the candidates C (GP, categorical ARD kernel, fitted noise)."""
+    def _posterior(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        C: np.ndarray,
+        lat: np.ndarray | None = None,
+        lc: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and sd of y at the candidates C (GP, categorical ARD kernel, fitted noise); with the
+        latencies `lat` of X and `lc` of C, log-latency is one more input (a squared-distance term)."""
         m, s = float(y.mean()), float(y.std()) or 1.0
         z = (y - m) / s
-        hp = _hyperparameters(X, y, self.refit_every)
-        d = X.shape[1]
-        K = np.exp(-((X[:, None, :] != X[None, :, :]).astype(float) @ np.exp(hp[:d])))
-        L = np.linalg.cholesky(K + (math.exp(hp[d]) + 1e-8) * np.eye(len(z)))
+        D, Ds = _distances(X, X, lat, lat), _distances(C, X, lc, lat)
+        hp = _hyperparameters(D, y, self.refit_every)
+        w = np.exp(hp[:-1])
+        K = np.exp(-(D @ w))
+        L = np.linalg.cholesky(K + (math.exp(hp[-1]) + 1e-8) * np.eye(len(z)))
         a = np.linalg.solve(L.T, np.linalg.solve(L, z))
-        Ks = np.exp(-((C[:, None, :] != X[None, :, :]).astype(float) @ np.exp(hp[:d])))
+        Ks = np.exp(-(Ds @ w))
         v = np.linalg.solve(L, Ks.T)
         var = np.clip(1.0 - (v * v).sum(0), 1e-12, None)
         return m + s * (Ks @ a), s * np.sqrt(var)
+
+
+def _distances(
+    A: np.ndarray, B: np.ndarray, la: np.ndarray | None = None, lb: np.ndarray | None = None
+) -> np.ndarray:
+    """(len A, len B, d [+ 1]) per-input distances: 1 where a categorical parameter differs; with latencies,
+    the squared difference of log-latency (its weight, fitted like the others, sets the scale)."""
+    D = (A[:, None, :] != B[None, :, :]).astype(float)
+    if la is None or lb is None:
+        return D
+    za, zb = np.log(np.clip(la, 1e-12, None)), np.log(np.clip(lb, 1e-12, None))
+    return np.concatenate([D, ((za[:, None] - zb[None, :]) ** 2)[:, :, None]], axis=2)
 
 
 # Fitted kernel weights by the observations they were fitted on: the search builds a fresh sampler for every
@@ -153,21 +190,20 @@ class KnownLatencyEHVI(BaseSampler):
 _FITS: dict[str, np.ndarray] = {}
 
 
-def _hyperparameters(X: np.ndarray, y: np.ndarray, every: int) -> np.ndarray:
-    """log(theta_1..d), log(noise) maximising the marginal likelihood of the first k observations, k the
-    largest multiple of `every` <= n (all n when fewer): refitted every `every` results, and the same for the
-    same history whichever sampler object asks."""
-    k = max(len(y) // every * every, min(len(y), every))
-    Xk, yk = X[:k], y[:k]
-    key = hashlib.sha1(Xk.tobytes() + yk.tobytes() + str(Xk.shape).encode()).hexdigest()
+def _hyperparameters(D: np.ndarray, y: np.ndarray, every: int) -> np.ndarray:
+    """log(theta_1..k), log(noise) maximising the marginal likelihood of the first m observations (D: their
+    (n, n, k) input distances), m the largest multiple of `every` <= n (all n when fewer): refitted every
+    `every` results, and the same for the same history whichever sampler object asks."""
+    m = max(len(y) // every * every, min(len(y), every))
+    Dk, yk = D[:m, :m], y[:m]
+    key = hashlib.sha1(Dk.tobytes() + yk.tobytes() + str(Dk.shape).encode()).hexdigest()
     if key in _FITS:
         return _FITS[key]
     z = (yk - yk.mean()) / (float(yk.std()) or 1.0)
-    D = (Xk[:, None, :] != Xk[None, :, :]).astype(float)
-    d, n = Xk.shape[1], k
+    d, n = Dk.shape[2], m
 
     def nll(p: np.ndarray) -> float:
-        K = np.exp(-(D @ np.exp(p[:d]))) + (math.exp(p[d]) + 1e-8) * np.eye(n)
+        K = np.exp(-(Dk @ np.exp(p[:d]))) + (math.exp(p[d]) + 1e-8) * np.eye(n)
         try:
             L = np.linalg.cholesky(K)
         except np.linalg.LinAlgError:
