@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     doc["machine"] = machine()
     doc["updated"] = datetime.date.today().isoformat()
     save()
-    report(doc, time.perf_counter() - start, path)
+    report(doc, time.perf_counter() - start, path, written=not args.dry_run)
     return 0
 
 
@@ -390,7 +390,7 @@ def summarise(
     }  # fmt: skip
 
 
-def report(doc: dict[str, Any], seconds: float, path: Path) -> None:
+def report(doc: dict[str, Any], seconds: float, path: Path, *, written: bool = True) -> None:
     """The calibration table, one line per candidate fidelity, then one per architecture."""
     ceiling = doc.get("ceiling")
     print(f"\nfidelity calibration: space {doc['space']}, {doc['data']}, {len(doc['archs'])} architectures; "
@@ -408,4 +408,7 @@ def report(doc: dict[str, Any], seconds: float, path: Path) -> None:
             continue
         print(f"| {c['label']} | {c['seconds']:.1f} | {c['rho']:+.2f} ({c['ci'][0]:+.2f} to {c['ci'][1]:+.2f}) "
               f"| {c['top3']:.2f} | {c['chance']} | {'yes' if c['meets'] else 'no'} |")  # fmt: skip
-    print(f"\n{seconds:.0f} s; written: {path}", file=sys.stderr)
+    print(
+        f"\n{seconds:.0f} s; {'written' if written else 'dry run, nothing written to'}: {path}",
+        file=sys.stderr,
+    )

@@ -137,3 +137,16 @@ def test_two_workers_share_one_calibration_file_and_train_every_run_once(tmp_pat
     assert len(names) == len(set(names)) == 4 + 2 + 4  # every run once, by one worker or the other
     doc = json.loads(cal.read_text())
     assert len(doc["runs"]) == 10 and "rho" in doc["candidates"][0]
+
+
+def test_a_dry_run_trains_nothing_writes_nothing_and_says_so(tmp_path, monkeypatch, capsys):
+    fits: list[str] = []
+    monkeypatch.setattr(nas.fit, "fit", lambda cfg, **kw: fits.append(cfg["name"]))
+    cal = tmp_path / "cal" / "resnet_like-synthetic.json"
+    argv = [
+        "--archs", "4", "--draws", "40", "--data", "synthetic", "--dry-run", "--calibration", str(cal),
+        "--out", str(tmp_path / "o"), "data.image_size=16",
+    ]  # fmt: skip
+    assert fidelity.main(argv) == 0
+    assert fits == [] and not cal.exists()
+    assert "dry run, nothing written" in capsys.readouterr().err
