@@ -144,7 +144,7 @@ def test_a_dry_run_trains_nothing_writes_nothing_and_says_so(tmp_path, monkeypat
     monkeypatch.setattr(nas.fit, "fit", lambda cfg, **kw: fits.append(cfg["name"]))
     cal = tmp_path / "cal" / "resnet_like-synthetic.json"
     argv = [
-        "--archs", "4", "--draws", "40", "--data", "synthetic", "--dry-run", "--calibration", str(cal),
+        "--archs", "4", "--draws", "12", "--data", "synthetic", "--dry-run", "--calibration", str(cal),
         "--out", str(tmp_path / "o"), "data.image_size=16",
     ]  # fmt: skip
     assert fidelity.main(argv) == 0
