@@ -125,11 +125,10 @@ class KnownLatencyEHVI(BaseSampler):
         y = np.log(np.clip(1.0 - acc, 1e-6, None))
         # With denoise, the front a candidate must improve on is the model's accuracy at the evaluated cells,
         # not one noisy observation of each (a lucky seed would hide the region around it).
-        at = np.concatenate([cand, X]) if self.denoise else cand
-        if self.latency_feature:
-            mu, sd = self._posterior(X, y, at, lat, np.concatenate([lats, lat]) if self.denoise else lats)
-        else:
-            mu, sd = self._posterior(X, y, at)
+        at, at_lat = (
+            (np.concatenate([cand, X]), np.concatenate([lats, lat])) if self.denoise else (cand, lats)
+        )
+        mu, sd = self._posterior(X, y, at, *((lat, at_lat) if self.latency_feature else ()))
         k = len(cand)
         front_acc = 1.0 - np.exp(mu[k:]) if self.denoise else acc
         return params[int(np.argmax(expected_improvement(mu[:k], sd[:k], lats, front_acc, lat)))]

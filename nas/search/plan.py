@@ -24,7 +24,7 @@ from nas.search.objectives import OBJECTIVES
 from nas.search.scheduler import scheduler_config
 from nas.search.storage import STORAGES
 from nas.search.study import PRUNERS, SAMPLERS, latency_identity
-from nas.space import Space, SpecRejected, list_spaces
+from nas.space import FIDELITY_KEYS, Space, SpecRejected, list_spaces
 
 SEARCH_KEYS = (
     "space",
@@ -59,7 +59,6 @@ SEARCH_KEYS = (
     "scheduler",
     "benchmark",
 )
-FIDELITY_KEYS = ("epochs", "fraction", "image_size")
 BASELINE_KEYS = ("enabled", "models", "max_macs", "max_share")
 LATENCY_MS_MODES = ("measured", "predicted")
 REUSE = ("study", "storage", "none")
