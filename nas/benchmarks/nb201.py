@@ -28,6 +28,10 @@ EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 N_CELLS = len(OPS) ** len(EDGES)  # 15,625
 DATASETS = ("cifar10", "cifar100", "imagenet")  # imagenet = ImageNet16-120
 EPOCHS = (12, 200)
+# Images in each dataset's validation split (Dong & Yang 2020, sec. 2.2: CIFAR-10's training set halved into
+# 25,000 train / 25,000 validation; CIFAR-100's and ImageNet16-120's test sets halved into validation and
+# test): what an accuracy in the tables was measured on, so a search can test it against chance.
+VAL_SIZE = {"cifar10": 25_000, "cifar100": 5_000, "imagenet": 3_000}
 SPLITS = ("val", "test")  # of the 12-epoch table; the 200-epoch table has validation accuracy only
 ENV_VAR = "NB201_DIR"
 PICKLE_ENV_VAR = (

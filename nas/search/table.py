@@ -114,6 +114,7 @@ class TableEvaluator(Evaluator):
             "COMPLETE",
             attrs={
                 "accuracy": found.accuracy,
+                "val_size": nb201.VAL_SIZE[o.dataset],  # the trial tests it against chance, as a trained one
                 "metrics": {self.plan.metric: found.accuracy},
                 "cell_code": code,
                 "simulated_time_s": round(sum(spent.values()), 3),

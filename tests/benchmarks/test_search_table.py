@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import itertools
+import pickle
 
 import numpy as np
 import optuna
@@ -107,6 +108,24 @@ def test_trials_look_up_accuracy_latency_and_cost_reuse_and_resume(tables, tmp_p
     )
     after = trials_of(study_dir)
     assert again.n_trials == 14 and [t.values for t in after[:10]] == [t.values for t in trials]
+
+
+def test_a_cell_at_chance_in_the_table_is_not_trained_and_never_on_the_front(tables, tmp_path, no_training):
+    # The all-conv cell is the most accurate of the four; made a cell at chance (10.1 % on CIFAR-10's 25,000
+    # validation images, as NAS-Bench-201's disconnected cells are), it must not sit on the front however fast.
+    with open(tables / "cifar10.pkl", "rb") as fh:
+        table = pickle.load(fh)
+    table["333333"]["val_acc"] = [10.1] * len(table["333333"]["val_acc"])
+    with open(tables / "cifar10.pkl", "wb") as fh:
+        pickle.dump(table, fh)
+    study_dir = tmp_path / "study"
+    result = run_search(cfg_for(tables, tmp_path, "seed=0", "n_trials=12"),
+                        study_dir=study_dir, echo=lambda s: None)  # fmt: skip
+    at_chance = [t for t in trials_of(study_dir) if code_of(t) == "333333"]
+    assert at_chance, "the search should have drawn the all-conv cell in 12 trials of 4 cells"
+    assert all(t.user_attrs.get("not_trained") for t in at_chance)
+    assert "25000 validation images" in at_chance[0].user_attrs["not_trained_reason"]
+    assert result.front and all(r["trial"] not in {t.number for t in at_chance} for r in result.front)
 
 
 def test_seed_mode_mean_and_the_12_epoch_table(tables, tmp_path, no_training):
