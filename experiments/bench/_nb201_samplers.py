@@ -16,6 +16,7 @@ from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, RandomSampler
 
 from nas.search.ehvi import Known, KnownLatencyEHVI
 from nas.search.optuna_internals import set_generation
+from nas.space import load_space
 
 
 class Handover(BaseSampler):
@@ -145,6 +146,9 @@ SAMPLERS: dict[str, Callable[[int], BaseSampler]] = {
 LOG_LATENCY = frozenset({"gp_log", "tpe_mv_norepeat_log"})
 
 
+# NAS-Bench-201's cell as a DAG (conf/space/nb201.yaml `dag`): dead edges set to none for the model
+_CELL = load_space("nb201").dag.canonical
+
 # Configurations that are told each candidate's latency before it is evaluated: name -> (seed, known) -> sampler.
 KNOWN_LATENCY: dict[str, Callable[[int, Known], BaseSampler]] = {
     "ehvi_known": lambda seed, known: KnownLatencyEHVI(known, seed=seed),
@@ -153,6 +157,7 @@ KNOWN_LATENCY: dict[str, Callable[[int, Known], BaseSampler]] = {
         known, seed=seed, latency_feature=False, denoise=False
     ),
     "ehvi_known_p8000": lambda seed, known: KnownLatencyEHVI(known, seed=seed, pool=8000),
+    "ehvi_known_cell": lambda seed, known: KnownLatencyEHVI(known, seed=seed, canonical=_CELL),
 }
 
 

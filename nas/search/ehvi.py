@@ -13,6 +13,9 @@ exactly known:
   weights and noise are fitted by maximum marginal likelihood every `refit_every` new results. With
   `latency_feature`, log-latency (known for every candidate) is one more input, a squared-distance term with
   its own fitted weight: on NAS-Bench-201 accuracy grows with latency, so the model generalises from it.
+- **Cells**: with `canonical` (a space's cell `dag`, nas.space.dag), the model sees each cell as the function
+  it computes (edges that cannot reach the output set to none): two cells that differ only in dead edges
+  share one accuracy, and the cheaper one is the better candidate.
 - **Front**: with `denoise`, the front a candidate must improve on is the model's posterior mean at the
   evaluated cells rather than their one noisy observation each (a lucky run would hide its neighbourhood).
 - **Score**: for a candidate at latency l with accuracy a = 1 - exp(Y), Y ~ N(mu, sd^2), the hypervolume it
@@ -63,8 +66,9 @@ class KnownLatencyEHVI(BaseSampler):
         refit_every: int = 10,
         latency_feature: bool = True,
         denoise: bool = True,
+        canonical: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     ) -> None:
-        self.known = known
+        self.known, self.canonical = known, canonical
         self.n_startup, self.pool, self.refit_every = n_startup_trials, pool, refit_every
         self.latency_feature, self.denoise = latency_feature, denoise
         self._rng = np.random.default_rng(seed)
@@ -105,6 +109,7 @@ class KnownLatencyEHVI(BaseSampler):
         def code(params: Mapping[str, Any]) -> tuple[int, ...]:
             return tuple(index[j][params[n]] for j, n in enumerate(names))
 
+        model = code if self.canonical is None else (lambda p: code(self.canonical(p)))
         X = np.array([code(t.params) for t in done])
         acc = np.array([t.values[0] for t in done], dtype=float)
         lat = np.array([t.values[1] for t in done], dtype=float)
@@ -123,6 +128,9 @@ class KnownLatencyEHVI(BaseSampler):
         cand, lats = cand[ok], lats[ok]
         params = [p for p, k in zip(params, ok, strict=True) if k]
         y = np.log(np.clip(1.0 - acc, 1e-6, None))
+        if self.canonical is not None:  # the model sees each cell as the function it computes
+            X = np.array([model(t.params) for t in done])
+            cand = np.array([model(p) for p in params])
         # With denoise, the front a candidate must improve on is the model's accuracy at the evaluated cells,
         # not one noisy observation of each (a lucky seed would hide the region around it).
         at, at_lat = (

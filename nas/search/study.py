@@ -24,6 +24,7 @@ from nas.latency import LatencyConfig, device_fingerprint
 from nas.search.ehvi import Known, KnownLatencyEHVI
 from nas.search.norepeat import NoRepeat
 from nas.search.objectives import ATTR, OBJECTIVES, directions
+from nas.space import CellDag
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,15 @@ def _kwargs(cls: type, cfg: Mapping[str, Any], what: str, name: str) -> dict[str
 
 
 def make_sampler(
-    cfg: Mapping[str, Any], *, seed: int | None, known: Known | None = None
+    cfg: Mapping[str, Any],
+    *,
+    seed: int | None,
+    known: Known | None = None,
+    dag: CellDag | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The sampler `cfg` names (conf/sampler/*.yaml), seeded with `seed` unless the config sets one; `known`:
-    a candidate's latency before it is evaluated (params -> latency or None), which `ehvi` needs."""
+    a candidate's latency before it is evaluated (params -> latency or None), which `ehvi` needs; `dag`: the
+    space's cell (nas.space.dag), which `ehvi` models by the function a cell computes unless `cell: false`."""
     name = str(cfg.get("name", "tpe"))
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
@@ -73,7 +79,12 @@ def make_sampler(
         raise ValueError(
             f"sampler.no_repeat is true or false (redraw proposals already evaluated), got {no_repeat!r}"
         )
-    kwargs = _kwargs(cls, {k: v for k, v in cfg.items() if k != "no_repeat"}, "sampler", name)
+    cell = cfg.get("cell", True) if cls is KnownLatencyEHVI else None
+    if cls is KnownLatencyEHVI and not isinstance(cell, bool):
+        raise ValueError(
+            f"sampler.cell is true or false (model a cell by the function it computes), got {cell!r}"
+        )
+    kwargs = _kwargs(cls, {k: v for k, v in cfg.items() if k not in ("no_repeat", "cell")}, "sampler", name)
     if "seed" in inspect.signature(cls.__init__).parameters and kwargs.get("seed") is None:
         kwargs["seed"] = seed
     try:
@@ -82,7 +93,10 @@ def make_sampler(
         ):  # "experimental" notes on group / QMC: the configs choose them knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # ehvi: the run loop hands each trial's sampler the trial's latency oracle
-            sampler = cls(known, **kwargs) if cls is KnownLatencyEHVI else cls(**kwargs)
+            if cls is KnownLatencyEHVI:
+                sampler = cls(known, canonical=dag.canonical if cell and dag else None, **kwargs)
+            else:
+                sampler = cls(**kwargs)
         return NoRepeat(sampler, seed=kwargs.get("seed")) if no_repeat else sampler
     except (TypeError, ValueError) as e:
         raise ValueError(f"sampler {name!r} rejected its options {kwargs}: {e}") from None

@@ -159,6 +159,7 @@ class TrialRunner:
                 {**self.plan.sampler, "seed": None},
                 seed=trial_seed(self.plan.seed if base is None else base, trial.number),
                 known=self.known,
+                dag=self.plan.space.dag,
             )
         try:
             self._record(trial, {WORKER_ATTR: identity(trial.number)})

@@ -12,6 +12,7 @@ A space file has:
       width:  {type: int, low: 16, high: 128, log: true, per_stage: true}   # width_0 .. width_3
       depth:  {type: int, low: 1, high: 3, per_stage: true}
     derive: {name: regnet}     # optional: per-stage lists computed from shared params (nas.space.derive)
+    dag: {none: none, edges: {edge0: [0, 1], ...}}   # optional: a cell's edge ops (nas.space.dag)
     constraints:               # checked before any training; params / macs / latency_ms, min and/or max
       params: {max: 2.0e6}
     spec:                      # the blocks spec template (nas.space.template for the `$` / `=` syntax)
@@ -32,12 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nas.space.dag import CellDag
 from nas.space.derive import DERIVATIONS, SpecRejected, get_derivation
 from nas.space.params import FixedSuggester, Param, RandomSuggester, Suggester
 from nas.space.template import Renderer, TemplateError, evaluate, make_divisible
 
 __all__ = [
     "CONSTRAINT_KEYS",
+    "CellDag",
     "Constraints",
     "DERIVATIONS",
     "FixedSuggester",
@@ -55,9 +58,10 @@ __all__ = [
 ]
 
 SPACE_KEYS = (
-    "name", "family", "description", "stages", "params", "derive", "constraints", "fidelity", "spec"
+    "name", "family", "description", "stages", "params", "derive", "constraints", "fidelity", "dag", "spec"
 )  # fmt: skip
 # `fidelity`: the space's default search fidelity (conf/search.yaml reads it; a command line's fidelity.* wins)
+# `dag`: which parameters choose a cell's edge ops (nas.space.dag; sampler=ehvi models the function they compute)
 FIDELITY_KEYS = ("epochs", "fraction", "image_size")
 CONSTRAINT_KEYS = ("params", "macs", "latency_ms")
 
@@ -138,6 +142,7 @@ class Space:
     constraints: Constraints
     derive: dict[str, Any] | None
     raw: dict[str, Any]
+    dag: CellDag | None = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, name: str | None = None) -> Space:
@@ -177,6 +182,7 @@ class Space:
             constraints=Constraints.parse(raw.get("constraints"), where=where),
             derive=derive,
             raw=copy.deepcopy(dict(raw)),
+            dag=None if raw.get("dag") is None else CellDag.parse(raw["dag"], params, where=where),
         )
         space._check()
         return space
