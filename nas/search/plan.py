@@ -441,7 +441,10 @@ def _check_ehvi(space: Space, objectives: list[str], mode: str, table: bool) -> 
     """`sampler=ehvi` (nas.search.ehvi) needs accuracy and latency as the objectives, a categorical space and a
     latency it can know for many candidates before they train; ValueError saying what to change."""
     if list(objectives) != ["accuracy", "latency"]:
-        raise ValueError(f"sampler=ehvi searches objectives=[accuracy,latency]; got {list(objectives)}")
+        raise ValueError(
+            f"sampler=ehvi searches objectives=[accuracy,latency]; got {list(objectives)}: choose another "
+            "sampler for these objectives, e.g. sampler=tpe (ehvi is benchmark=nb201's default)"
+        )
     other = sorted(p.name for p in space.params.values() if p.kind not in ("categorical", "fixed"))
     if other:
         raise ValueError(

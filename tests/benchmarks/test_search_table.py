@@ -231,6 +231,20 @@ def test_the_ehvi_sampler_searches_with_latency_known_before_each_trial(tables, 
     assert [t.params for t in trials_of(tmp_path / "again")] == [t.params for t in trials]  # seeded
 
 
+@pytest.mark.parametrize(("overrides", "sampler"), [([], "ehvi"), (["sampler=tpe"], "tpe")])
+def test_the_table_benchmark_searches_with_ehvi_unless_told(overrides, sampler):
+    from hydra import compose, initialize_config_dir
+
+    from nas.config import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("search", overrides=["+space=nb201", "benchmark=nb201", *overrides])
+        assert cfg.sampler.name == sampler
+        assert (
+            compose("search", overrides=["+space=nb201"]).sampler.name == "tpe"
+        )  # trained: latency measured
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
