@@ -109,7 +109,6 @@ class KnownLatencyEHVI(BaseSampler):
         def code(params: Mapping[str, Any]) -> tuple[int, ...]:
             return tuple(index[j][params[n]] for j, n in enumerate(names))
 
-        model = code if self.canonical is None else (lambda p: code(self.canonical(p)))
         X = np.array([code(t.params) for t in done])
         acc = np.array([t.values[0] for t in done], dtype=float)
         lat = np.array([t.values[1] for t in done], dtype=float)
@@ -129,8 +128,8 @@ class KnownLatencyEHVI(BaseSampler):
         params = [p for p, k in zip(params, ok, strict=True) if k]
         y = np.log(np.clip(1.0 - acc, 1e-6, None))
         if self.canonical is not None:  # the model sees each cell as the function it computes
-            X = np.array([model(t.params) for t in done])
-            cand = np.array([model(p) for p in params])
+            X = np.array([code(self.canonical(t.params)) for t in done])
+            cand = np.array([code(self.canonical(p)) for p in params])
         # With denoise, the front a candidate must improve on is the model's accuracy at the evaluated cells,
         # not one noisy observation of each (a lucky seed would hide the region around it).
         at, at_lat = (

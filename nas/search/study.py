@@ -79,12 +79,14 @@ def make_sampler(
         raise ValueError(
             f"sampler.no_repeat is true or false (redraw proposals already evaluated), got {no_repeat!r}"
         )
-    cell = cfg.get("cell", True) if cls is KnownLatencyEHVI else None
-    if cls is KnownLatencyEHVI and not isinstance(cell, bool):
+    ehvi = cls is KnownLatencyEHVI
+    cell = cfg.get("cell", True)  # ehvi's: model a cell by its function where the space has a dag
+    if ehvi and not isinstance(cell, bool):
         raise ValueError(
             f"sampler.cell is true or false (model a cell by the function it computes), got {cell!r}"
         )
-    kwargs = _kwargs(cls, {k: v for k, v in cfg.items() if k not in ("no_repeat", "cell")}, "sampler", name)
+    own = ("no_repeat", "cell") if ehvi else ("no_repeat",)
+    kwargs = _kwargs(cls, {k: v for k, v in cfg.items() if k not in own}, "sampler", name)
     if "seed" in inspect.signature(cls.__init__).parameters and kwargs.get("seed") is None:
         kwargs["seed"] = seed
     try:
@@ -93,7 +95,7 @@ def make_sampler(
         ):  # "experimental" notes on group / QMC: the configs choose them knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # ehvi: the run loop hands each trial's sampler the trial's latency oracle
-            if cls is KnownLatencyEHVI:
+            if ehvi:
                 sampler = cls(known, canonical=dag.canonical if cell and dag else None, **kwargs)
             else:
                 sampler = cls(**kwargs)

@@ -34,6 +34,8 @@ def test_edges_that_cannot_reach_the_output_are_cut():
 def test_nb201_folds_into_its_functions():
     # 15,625 cells compute 9,445 different functions once dead edges are cut (none of them isomorphisms)
     dag = load_space("nb201").dag
+    # the space's edges are the benchmark's (nas.benchmarks.nb201.EDGES: (to, from) in cell-string order)
+    assert list(dag.edges.values()) == [(i, j) for j, i in nb201.EDGES]
     forms = {
         tuple(dag.canonical(cell(*(nb201.OPS[int(c)] for c in code))).values())
         for code in ("".join(p) for p in itertools.product("01234", repeat=6))
@@ -76,3 +78,5 @@ def test_the_ehvi_sampler_models_the_spaces_cell_unless_told_not_to():
     assert isinstance(make_sampler(cfg, seed=0, dag=dag), KnownLatencyEHVI)
     with pytest.raises(ValueError, match="sampler.cell is true or false"):
         make_sampler({**cfg, "cell": "yes"}, seed=0, dag=dag)
+    with pytest.raises(ValueError, match=r"unknown options \['cell'\]"):  # an option of ehvi's only
+        make_sampler({"name": "tpe", "cell": True}, seed=0, dag=dag)
