@@ -159,8 +159,8 @@ def run_space(args: argparse.Namespace) -> int:
     data["batch_size"] = args.batch_size or int(data["batch_size"])
     steps, rounds = args.batches or 20, max(2, args.rounds or 3)
     trainer = load_group("trainer", "default")
-    optimised = trainer.get("channels_last", "auto")
     opt_trainer = {**trainer, **parse_overrides(args.opt)}  # the optimised path's trainer (e.g. precision)
+    optimised = opt_trainer.get("channels_last", "auto")
     optim = load_group("optim", "sgd")
     dm = build_datamodule(data)
     dm.setup("fit")
@@ -176,7 +176,7 @@ def run_space(args: argparse.Namespace) -> int:
         f"{args.space}: {len(specs)} random networks within its constraints, {args.data} {data['image_size']} px, "
         f"batch {batch}, {steps} steps x {rounds} rounds per path (first dropped), "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; optimised = channels_last {optimised}"
-        f"{''.join(f', {o}' for o in args.opt)}; "
+        f"{''.join(f', {o}' for o in args.opt if not o.startswith('channels_last='))}; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     header = (
@@ -190,7 +190,15 @@ def run_space(args: argparse.Namespace) -> int:
         today = Classifier(spec, optim, batch_size=batch, channels_last=False)
         macs = count_macs(today.model, (1, *x_shape[1:]))
         pl.seed_everything(0, verbose=False)
-        fast = Classifier(spec, optim, batch_size=batch, channels_last=optimised)
+        # The module's own options (layout, compile) are constructor arguments, not Trainer ones: taken from
+        # the optimised path's trainer, as `nas.fit` takes them from `trainer.*`.
+        fast = Classifier(
+            spec,
+            optim,
+            batch_size=batch,
+            channels_last=optimised,
+            compile=bool(opt_trainer.get("compile", False)),
+        )
         start = time.perf_counter()  # the probe a first-time network pays (its choice is then cached)
         layout = choose_channels_last(fast.model, spec, x_shape, use_cache=False)
         probe_s = time.perf_counter() - start
@@ -211,6 +219,7 @@ def run_space(args: argparse.Namespace) -> int:
             "today_gflops": 6 * macs * med["today"] / 1e9,
             "opt_gflops": 6 * macs * med["opt"] / 1e9,
             "channels_last": fast.channels_last,
+            "compiled": bool(fast._compiled),
             "probe_choice": layout,
             "probe_s": probe_s,
         }

@@ -25,3 +25,21 @@ def test_one_network_both_paths_with_a_bf16_optimised_path(tmp_path, capsys):
     (row,) = list(csv.DictReader(out.open()))
     assert float(row["today_img_s"]) > 0 and float(row["opt_img_s"]) > 0 and float(row["peak_gflops"]) > 0
     assert "precision=bf16-mixed" in capsys.readouterr().out
+
+
+def test_the_module_options_of_the_optimised_path_reach_its_network(tmp_path, capsys, monkeypatch):
+    # `compile` and `channels_last` are Classifier arguments, not Trainer ones: `--opt compile=true` once
+    # trained both paths uncompiled and reported the result as the compiled one.
+    import nas.module
+
+    compiled = []
+    monkeypatch.setattr(nas.module, "compile_model", lambda model: compiled.append(model) or model)
+    out = tmp_path / "rows.csv"
+    argv = ["--space", "resnet_like", "--count", "1", "--data", "synthetic", "--batch-size", "16",
+            "--batches", "2", "--rounds", "2", "--opt", "compile=true", "--opt", "channels_last=false",
+            "--csv", str(out)]  # fmt: skip
+    assert throughput.main(argv) in (0, None)
+    (row,) = list(csv.DictReader(out.open()))
+    assert len(compiled) == 1  # the optimised network only, once (not per round)
+    assert row["compiled"] == "True" and row["channels_last"] == "False"
+    assert "channels_last False, compile=true" in capsys.readouterr().out
