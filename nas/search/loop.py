@@ -127,8 +127,7 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
     echo(
         f"study {plan.study_name} ({'resumed, ' + str(done) + ' trials done' if resumed else 'new'}) | space "
         f"{plan.space.name} | objectives {', '.join(plan.objectives)} | sampler {plan.sampler.get('name')} | "
-        f"pruner {plan.pruner.get('name')} | {_rungs(plan)}fidelity {plan.fidelity['epochs']} epoch(s), fraction "
-        f"{plan.base['data'].get('fraction')}, {plan.base['data'].get('image_size')} px\nstorage {url}"
+        f"pruner {plan.pruner.get('name')} | {_rungs(plan)}fidelity {_fidelity(plan)}\nstorage {url}"
     )
     calibration = plan.calibration()
     if calibration is not None:
@@ -141,6 +140,15 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
     if result.interrupted:  # the trials, or a follow-up's training
         echo("interrupted: re-run the same command to resume this study")
     return result
+
+
+def _fidelity(plan: SearchPlan) -> str:
+    """The header's fidelity: what a trial trains on, or under a benchmark the table results it looks up."""
+    epochs = plan.fidelity["epochs"]
+    if plan.benchmark is not None:  # no data is loaded: the table's own training split and image size
+        return f"{epochs} epoch(s) in the {plan.benchmark.name} table ({plan.benchmark.dataset})"
+    data = plan.base["data"]
+    return f"{epochs} epoch(s), fraction {data.get('fraction')}, {data.get('image_size')} px"
 
 
 def _rungs(plan: SearchPlan) -> str:

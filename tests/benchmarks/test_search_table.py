@@ -132,8 +132,12 @@ def test_seed_mode_mean_and_the_12_epoch_table(tables, tmp_path, no_training):
     table = nb201.load(tables, pickle_dir=tables)
     for over, epochs, seed in ((["benchmark.seed_mode=mean"], 200, None), (["benchmark.epochs=12"], 12, 1)):
         study_dir = tmp_path / f"s{epochs}"
+        lines: list[str] = []
         run_search(cfg_for(tables, tmp_path, *over, "n_trials=3", "reuse=none"), study_dir=study_dir,
-                   echo=lambda s: None)  # fmt: skip
+                   echo=lines.append)  # fmt: skip
+        # The header says what a trial looks up, not a data fraction that is never loaded (it said "fraction 0.1")
+        assert f"fidelity {epochs} epoch(s) in the nb201 table (cifar10)" in lines[0]
+        assert "fraction" not in lines[0]
         for t in trials_of(study_dir):
             row = table.row(code_of(t))
             want = (
