@@ -230,13 +230,14 @@ def _train(plan: SearchPlan, spec: dict[str, Any], out: Path, key: str, *, test:
 
 
 @contextlib.contextmanager
-def claim(lock: Path) -> Iterator[bool]:
-    """Hold `lock` (flock, not waiting) while a run trains: True if this process got it. Several processes
-    (one thread each, `OMP_NUM_THREADS=1`) can share one calibration file and split its runs."""
+def claim(lock: Path, *, wait: bool = False) -> Iterator[bool]:
+    """Hold `lock` (flock) while a run trains: True if this process got it (with `wait`, always, once the
+    process holding it lets go). Several processes (one thread each, `OMP_NUM_THREADS=1`) can share one
+    calibration file and split its runs."""
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return

@@ -11,10 +11,14 @@ fidelity but whose networks are not the better ones fully trained scores low her
 
 Each method's study is kept in `--out`/<method>/ (SQLite): re-running resumes it with the minutes it has not
 used yet (the wall time its runs recorded; for a run killed before recording it, its trials' training time).
+The reference runs are claimed one by one (a lock per run, as `bench fidelity`'s workers do): once the
+searches are done, a second process started with `--no-search` (`OMP_NUM_THREADS=1` for both) trains half
+of them, and the first waits for the run the other is training before it reports.
 Latency is `--latency` (default predicted: the per-layer table, the same figure for every method whenever it
 is computed). Extra Hydra overrides of conf/search.yaml at the end apply to every method.
 
     python -m experiments.bench fronts --space resnet_like --minutes 30
+    OMP_NUM_THREADS=1 python -m experiments.bench fronts --space resnet_like --minutes 30 --no-search  # helper
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument("--calibration", default=None, help="the calibration file whose reference runs are shared")
     p.add_argument("--out", type=Path, default=Path("outputs/bench/fronts"), help="folder of the studies")
+    p.add_argument(
+        "--no-search",
+        action="store_true",
+        help="only train the fronts' reference runs (a helper beside a run whose searches are done)",
+    )
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides of conf/search.yaml (key=value)")
     args = p.parse_args(argv)
     args.method_list = [m for m in args.methods.split(",") if m]
@@ -107,6 +116,11 @@ def run_method(args: argparse.Namespace, method: str) -> list[dict[str, Any]]:
     cfg = compose(args, method)
     study_dir = args.out / method
     left = args.minutes * 60 - spent_seconds(study_dir)
+    if args.no_search and (left > 0 or not (study_dir / "front.json").exists()):
+        raise ValueError(
+            f"--no-search: {method}'s search in {study_dir} has {max(left, 0) / 60:.1f} of its {args.minutes:g} "
+            "minutes left (or no front yet): run the command without --no-search first"
+        )
     if left > 0:
         cfg["timeout_s"] = left
         print(f"{method}: searching for {left / 60:.1f} more minutes", flush=True)
@@ -137,17 +151,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     doc.setdefault("runs", {})
     out = args.out / "reference"
-    for m, fr in fronts.items():
-        for r in fr:
-            key = fidelity._run_key(ref_plan, r["spec"], "reference")
-            if key not in doc["runs"]:
+    todo = [
+        (m, r, fidelity._run_key(ref_plan, r["spec"], "reference")) for m, fr in fronts.items() for r in fr
+    ]
+    # Two passes: first every run no other process holds; then, waiting on each lock in turn, the runs another
+    # process was training (trained here after all if that process died without recording it).
+    for wait in (False, True):
+        for m, r, key in todo:
+            if key in doc["runs"]:
+                continue
+            with fidelity.claim(out / "locks" / f"{key}.lock", wait=wait) as mine:
+                doc["runs"].update(fidelity.read_runs(path))
+                if not mine or key in doc["runs"]:
+                    continue
                 print(
-                    f"{m}: trial {r['trial']} at the reference fidelity ({(r['macs'] or 0) / 1e6:.1f} M MACs)"
+                    f"{m}: trial {r['trial']} at the reference fidelity ({(r['macs'] or 0) / 1e6:.1f} M MACs)",
+                    flush=True,
                 )
                 doc["runs"][key] = {"arch": None, "role": "reference", "seed": ref_plan.seed,
                                     **fidelity._train(ref_plan, r["spec"], out, key, test=True)}  # fmt: skip
                 fidelity.merge_save(path, doc)
-            r["reference_accuracy"] = doc["runs"][key]["accuracy"]
+    for _, r, key in todo:
+        r["reference_accuracy"] = doc["runs"][key]["accuracy"]
     report(args, fronts)
     return 0
 

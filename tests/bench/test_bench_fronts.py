@@ -3,12 +3,14 @@ file's runs; a re-run resumes (nothing trains again)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import threading
 
 import pytest
 
 import nas.fit
-from experiments.bench import fronts
+from experiments.bench import fidelity, fronts
 
 
 def test_bad_methods_and_budgets_fail_before_compute():
@@ -38,3 +40,36 @@ def test_three_methods_searched_then_scored_at_the_reference_then_resumed(tmp_pa
     assert 1 <= len(refs) <= len(front_archs)  # one run per distinct architecture
     n = len(fits)
     assert fronts.main(argv) == 0 and len(fits) == n  # budgets spent, reference runs cached
+    # A helper (`--no-search`) refuses to start before the searches are done, without training anything.
+    with pytest.raises(ValueError, match="run the command without --no-search first"):
+        fronts.main(
+            [*(str(tmp_path / "fresh") if a == str(tmp_path / "out") else a for a in argv), "--no-search"]
+        )
+    assert len(fits) == n
+    # A run another process holds is waited for, not trained twice: it records it, then lets go.
+    doc = json.loads(cal.read_text())
+    key = next(k for k, r in doc["runs"].items() if r["role"] == "reference")
+    theirs = {**doc["runs"].pop(key), "accuracy": 0.4321}
+    cal.write_text(json.dumps(doc))
+    lock = tmp_path / "out" / "reference" / "locks" / f"{key}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    held, release = threading.Event(), threading.Event()
+
+    def other_process():
+        with lock.open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            held.set()
+            release.wait(10)
+            doc["runs"][key] = theirs
+            fidelity.merge_save(cal, doc)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+    helper = threading.Thread(target=other_process)
+    helper.start()
+    held.wait(10)
+    threading.Timer(1.0, release.set).start()
+    assert fronts.main([*argv, "--no-search"]) == 0
+    helper.join()
+    assert len(fits) == n
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert 0.4321 in [r["reference_accuracy"] for fr in summary["fronts"].values() for r in fr]
