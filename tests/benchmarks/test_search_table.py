@@ -14,6 +14,7 @@ import pytest
 
 import nas.fit
 from nas.benchmarks import nb201
+from nas.search import ehvi
 from nas.latency import spec_costs
 from nas.search.loop import run_search
 from nas.search.plan import SearchPlan
@@ -262,3 +263,34 @@ def test_the_ehvi_sampler_is_refused_where_it_cannot_work(tables, tmp_path, over
         cfg["benchmark"] = None
     with pytest.raises(ValueError, match=message):
         SearchPlan.from_cfg(cfg)
+
+
+def test_ehvi_inside_successive_halving_models_top_rung_results_and_never_repeats_a_cell(
+    tables, tmp_path, no_training, monkeypatch
+):
+    # 12-epoch results as the low rung, 200-epoch as the top: the sampler's model sees only results at the
+    # top rung (COMPLETE), so the two fidelities are never mixed in one model, and a cell stopped at the low
+    # rung (PRUNED) is not proposed again.
+    cfg = cfg_for(
+        tables, tmp_path, "sampler=ehvi", "sampler.n_startup_trials=3", "sampler.pool=50", "n_trials=14",
+        "scheduler=asha", "scheduler.epochs=[12,200]", "scheduler.eta=2", free_edges=4,
+    )  # fmt: skip
+    proposals = []
+    real = ehvi.KnownLatencyEHVI.sample_relative
+
+    def spy(self, study, trial, search_space):
+        out = real(self, study, trial, search_space)
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        top = [max((v for k, v in t.user_attrs.items() if k.startswith("rung_")), key=lambda r: r["epochs"])
+               for t in done]  # fmt: skip
+        proposals.append((bool(out), {r["epochs"] for r in top}))
+        return out
+
+    monkeypatch.setattr(ehvi.KnownLatencyEHVI, "sample_relative", spy)
+    run_search(cfg, study_dir=tmp_path / "study", echo=lambda s: None)
+    trials = trials_of(tmp_path / "study")
+    states = [t.user_attrs["state"] for t in trials]
+    assert "PRUNED" in states and "COMPLETE" in states
+    assert len({code_of(t) for t in trials}) == len(trials)  # no cell twice, pruned ones included
+    modelled = [epochs for proposed, epochs in proposals if proposed]
+    assert modelled and all(epochs == {200} for epochs in modelled)
