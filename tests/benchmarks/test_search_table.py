@@ -14,8 +14,8 @@ import pytest
 
 import nas.fit
 from nas.benchmarks import nb201
-from nas.search import ehvi
 from nas.latency import spec_costs
+from nas.search import ehvi
 from nas.search.loop import run_search
 from nas.search.plan import SearchPlan
 from nas.search.scheduler import Rung
