@@ -16,23 +16,17 @@ sharing a cache never train the same run twice.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from experiments.claims import claim
 from nas.tracking import write_json
 
 log = logging.getLogger(__name__)
 RECORD_VERSION = 1
-
-
-class CacheLockError(ValueError):
-    """The cache folder's file system cannot lock files (a setup problem the user fixes with cache_dir)."""
 
 
 class RunCache:
@@ -89,30 +83,9 @@ class RunCache:
         """Remove what an interrupted run left behind (its folder), before training it again."""
         shutil.rmtree(self.run_dir(key, seed), ignore_errors=True)
 
-    @contextlib.contextmanager
-    def claim(self, key: str, seed: int, *, wait: bool) -> Iterator[bool]:
+    def claim(self, key: str, seed: int, *, wait: bool) -> contextlib.AbstractContextManager[bool]:
         """Hold the run's lock for the block; yields False (without waiting) if another process holds it."""
-        path = self.root / key / f"seed{seed}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            except OSError as e:  # ENOLCK, EOPNOTSUPP, EINVAL ...: the file system does not lock
-                raise CacheLockError(
-                    f"cannot lock {path} ({e.strerror or e}): the file system of cache_dir={self.root} does not "
-                    "support file locks (NFS or Lustre mounted without locking?), and without them two workers "
-                    "could train the same run. Use a cache_dir on a local disk, or mount with locking enabled."
-                ) from None
-            try:
-                yield True
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        return claim(self.root / key / f"seed{seed}.lock", wait=wait, where="cache_dir")
 
     def get_json(self, key: str, name: str) -> dict[str, Any] | None:
         """A per-key side record (e.g. the arm's latency), or None if missing or unreadable."""

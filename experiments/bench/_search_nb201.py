@@ -24,6 +24,7 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
 from experiments.bench.nb201 import BUDGETS, curves, format_table, load_results, plot, summary
+from experiments.claims import claim
 from nas.benchmarks import nb201
 from nas.config import CONF_DIR, to_plain
 from nas.identity import identity_key
@@ -74,7 +75,11 @@ def sweep(
     log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every (sampler, device, seed) not yet in `out`/runs.jsonl, seed by seed (so a sweep cut short
-    has every cell at about the same number of seeds), appending each run as it finishes."""
+    has every cell at about the same number of seeds), appending each run as it finishes.
+
+    Each run is claimed (experiments.claims) while it searches, so two processes started alike
+    (`OMP_NUM_THREADS=1`, one per core) split the sweep; each then waits for the other's last runs, and
+    both report the whole table."""
     log = log or (lambda s: print(s, flush=True))  # flushed: a sweep runs for many minutes
     path = out / f"runs_{dataset}_n{n}.jsonl"
     # A run is reused only if its sampler was configured as today (conf/sampler/<name>.yaml + `extra`):
@@ -83,17 +88,24 @@ def sweep(
         s: sampler_key(compose(s, devices[0], 0, dataset=dataset, n=n, out=out, extra=extra))
         for s in samplers
     }
-    done = {
-        (r["sampler"], r["device"], r["seed"])
-        for r in load_results(path)
-        if len(r["rows"]) >= n and r.get("sampler_key") == configs.get(r["sampler"])
-    }
+
+    def done() -> set[tuple[str, str, int]]:  # re-read: another process may have added runs
+        return {
+            (r["sampler"], r["device"], r["seed"])
+            for r in load_results(path)
+            if len(r["rows"]) >= n and r.get("sampler_key") == configs.get(r["sampler"])
+        }
+
     out.mkdir(parents=True, exist_ok=True)
     table = nb201.load()
-    for seed in seeds:
-        for device in devices:
-            for sampler in samplers:
-                if (sampler, device, seed) in done:
+    cells = [(s, d, seed) for seed in seeds for d in devices for s in samplers]
+    for wait in (False, True):  # first what no other process holds, then wait for the others' runs
+        for sampler, device, seed in cells:
+            if (sampler, device, seed) in done():
+                continue
+            lock = out / "locks" / f"{dataset}-n{n}-{sampler}-{device}-{seed}.lock"
+            with claim(lock, wait=wait, where="--out folder") as mine:
+                if not mine or (sampler, device, seed) in done():
                     continue
                 cfg = compose(sampler, device, seed, dataset=dataset, n=n, out=out, extra=extra)
                 t0 = time.perf_counter()

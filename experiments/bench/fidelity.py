@@ -22,7 +22,6 @@ conf/search.yaml at the end apply to the reference and every candidate.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import fcntl
 import json
@@ -33,7 +32,6 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
 from experiments.bench.common import ranks, spearman
+from experiments.claims import claim
 from nas import fit as fitting
 from nas.config import CONF_DIR, to_plain
 from nas.identity import identity_key
@@ -227,24 +226,6 @@ def _train(plan: SearchPlan, spec: dict[str, Any], out: Path, key: str, *, test:
         "val_accuracy": r.metrics.get(plan.metric),
         "seconds": round(r.wall_time_s, 2),
     }
-
-
-@contextlib.contextmanager
-def claim(lock: Path, *, wait: bool = False) -> Iterator[bool]:
-    """Hold `lock` (flock) while a run trains: True if this process got it (with `wait`, always, once the
-    process holding it lets go). Several processes (one thread each, `OMP_NUM_THREADS=1`) can share one
-    calibration file and split its runs."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def read_runs(path: Path) -> dict[str, Any]:

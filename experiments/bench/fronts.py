@@ -36,6 +36,7 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
 from experiments.bench import fidelity
+from experiments.claims import claim
 from nas.config import CONF_DIR, to_plain
 from nas.search.calibration import calibration_file
 from nas.search.loop import run_search
@@ -160,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for m, r, key in todo:
             if key in doc["runs"]:
                 continue
-            with fidelity.claim(out / "locks" / f"{key}.lock", wait=wait) as mine:
+            with claim(out / "locks" / f"{key}.lock", wait=wait) as mine:
                 doc["runs"].update(fidelity.read_runs(path))
                 if not mine or key in doc["runs"]:
                     continue

@@ -8,6 +8,7 @@ both, so a missing one there is a failure.
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
@@ -62,3 +63,39 @@ def test_the_search_benchmark_resumes_its_runs_but_not_under_a_changed_sampler_c
     # Another TPE configuration is another run: the old one's figures are not reported for it.
     other = bench.sweep(["tpe"], ["gold_6226"], [0], extra=["sampler.no_repeat=false"], **args)
     assert len(logged) == 2 and len(other) == 1 and other[0]["sampler_key"] != first[0]["sampler_key"]
+
+
+def test_two_processes_split_the_sweep_and_neither_runs_a_seed_the_other_holds(tmp_path):
+    # A second process (here a thread with its own lock file descriptor) holds seed 1's claim and records
+    # that run later; this sweep runs seed 0, waits for seed 1 instead of searching it too, reports both.
+    import fcntl
+    import threading
+
+    from experiments.bench import _search_nb201 as bench
+
+    theirs = bench.sweep(
+        ["tpe"], ["gold_6226"], [1], dataset="cifar10", n=8, out=tmp_path / "other", log=print
+    )
+    lock = tmp_path / "out" / "locks" / "cifar10-n8-tpe-gold_6226-1.lock"
+    lock.parent.mkdir(parents=True)
+    held = threading.Event()
+
+    def other_process():
+        with lock.open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            held.set()
+            threading.Event().wait(1.0)
+            with (tmp_path / "out" / "runs_cifar10_n8.jsonl").open("a") as out:
+                out.write(json.dumps(theirs[0]) + "\n")
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+    helper = threading.Thread(target=other_process)
+    helper.start()
+    held.wait(10)
+    logged: list[str] = []
+    runs = bench.sweep(
+        ["tpe"], ["gold_6226"], [0, 1], dataset="cifar10", n=8, out=tmp_path / "out", log=logged.append
+    )
+    helper.join()
+    assert len(logged) == 1 and logged[0].startswith("tpe gold_6226 seed 0")
+    assert sorted(r["seed"] for r in runs) == [0, 1] and theirs[0] in runs
