@@ -147,7 +147,7 @@ def evaluated_rows(cfg: dict[str, Any], study_dir: Path, table: nb201.Table) -> 
     for t in trials:
         if t["state"] != "COMPLETE":  # rejected / failed trials are not evaluations
             continue
-        code = "".join(str(nb201.OPS.index(t[f"param.edge{e}"])) for e in range(len(nb201.EDGES)))
+        code = nb201.params_code(t, key="param.edge{}")
         rows.append(table.index[code])
         simulated += 0.0 if t["reused_from"] else float(cost[rows[-1]])
     return rows, simulated

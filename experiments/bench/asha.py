@@ -76,9 +76,7 @@ def run_one(
     while clock < budget_s and n_trials < cap:
         trial = study.ask()
         n_trials += 1
-        code = "".join(
-            str(nb201.OPS.index(trial.suggest_categorical(f"edge{e}", nb201.OPS))) for e in range(6)
-        )
+        code = nb201.suggest_code(trial)
         i = table.index[code]
         if i in seen:  # reuse: same result, no cost
             state, values = seen[i]

@@ -66,9 +66,7 @@ def run_one(
     rows = []
     for k in range(n):
         trial = study.ask()
-        code = "".join(
-            str(nb201.OPS.index(trial.suggest_categorical(f"edge{e}", nb201.OPS))) for e in range(6)
-        )
+        code = nb201.suggest_code(trial)
         i = table.index[code]
         acc = float(accs[int(runs[k])][i]) if accs is not None else float(mean[i])
         study.tell(trial, [acc, float(latency[i])])
@@ -81,7 +79,7 @@ def latency_oracle(table: nb201.Table, device: str) -> Callable[[Mapping[str, An
     latency, index = table.latency(device), table.index
 
     def known(params: Mapping[str, Any]) -> float:
-        code = "".join(str(nb201.OPS.index(params[f"edge{e}"])) for e in range(6))
+        code = nb201.params_code(params)
         return float(latency[index[code]])
 
     return known

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,17 @@ def code_to_arch(code: str) -> str:
     for digit, (to, frm) in zip(code, EDGES, strict=True):
         nodes.setdefault(to, []).append(f"{OPS[int(digit)]}~{frm}")
     return "+".join("|" + "|".join(nodes[n]) + "|" for n in sorted(nodes))
+
+
+def params_code(params: Mapping[str, Any], key: str = "edge{}") -> str:
+    """The six-digit code of a cell given as its search parameters (`key` formats an edge's parameter name:
+    edge0 .. edge5 in conf/space/nb201.yaml, param.edge0 .. in a search report's trials.csv)."""
+    return "".join(str(OPS.index(params[key.format(e)])) for e in range(len(EDGES)))
+
+
+def suggest_code(trial: Any) -> str:
+    """Draw a cell from an Optuna trial (edge0 .. edge5, each one of OPS): its six-digit code."""
+    return "".join(str(OPS.index(trial.suggest_categorical(f"edge{e}", OPS))) for e in range(len(EDGES)))
 
 
 def arch_to_code(arch: str) -> str:

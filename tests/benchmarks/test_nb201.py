@@ -20,6 +20,18 @@ def test_code_and_cell_string_round_trip():
         assert nb201.arch_to_code(nb201.code_to_arch(code)) == code
 
 
+def test_a_cell_as_search_parameters_or_a_trial_draw_has_its_code():
+    import optuna
+
+    params = {"edge0": "avg_pool_3x3", "edge1": "nor_conv_1x1", "edge2": "skip_connect",
+              "edge3": "nor_conv_1x1", "edge4": "skip_connect", "edge5": "skip_connect"}  # fmt: skip
+    assert nb201.params_code(params) == "421211"
+    assert nb201.params_code({f"param.{k}": v for k, v in params.items()}, key="param.edge{}") == "421211"
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3)).ask()
+    code = nb201.suggest_code(trial)
+    assert code == nb201.params_code(trial.params) and len(code) == 6
+
+
 @pytest.mark.parametrize("bad", ["42121", "4212110", "521211", "abcdef"])
 def test_bad_code_names_the_format(bad):
     with pytest.raises(ValueError, match="six digits|6 digits"):
