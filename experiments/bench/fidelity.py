@@ -219,12 +219,16 @@ def machine() -> str:
 def _train(plan: SearchPlan, spec: dict[str, Any], out: Path, key: str, *, test: bool) -> dict[str, Any]:
     cfg = plan.run_config(spec, output_dir=str(out / "runs" / key), name=f"fid-{key}")
     cfg.update(logger={"name": "none"}, checkpoint=False, test=test)
+    # How busy the machine was, so the seconds can be read: the threads, and the load average at the start
+    # (another worker on the other core counts 1).
+    busy = {"threads": torch.get_num_threads(), "load": round(os.getloadavg()[0], 1)}
     with quiet():
         r = fitting.fit(cfg, verbose=False)  # via the module: a test counts the calls
     return {
         "accuracy": r.metrics.get("test/acc" if test else plan.metric),
         "val_accuracy": r.metrics.get(plan.metric),
         "seconds": round(r.wall_time_s, 2),
+        **busy,
     }
 
 
@@ -277,8 +281,19 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
 
     def save() -> None:
-        if not args.dry_run:  # a dry run reports from the file and leaves it as it was
-            merge_save(path, doc)
+        if args.dry_run:  # a dry run reports from the file and leaves it as it was
+            return
+        # What the file holds, said in the file: a partial one says how to continue it.
+        runs.update(read_runs(path))  # the other workers' runs count
+        have = sum(_run_key(p, archs[i]["spec"], role) in runs for p, i, role, _ in todo)
+        if have < len(todo):
+            doc["status"] = f"partial: {have} of {len(todo)} runs; re-run the command to continue"
+        else:
+            doc.pop("status", None)
+        doc["command"] = "python -m experiments.bench fidelity " + " ".join(argv or [])
+        doc["machine"] = machine()
+        doc["updated"] = datetime.date.today().isoformat()
+        merge_save(path, doc)
 
     for rt in [] if args.dry_run else args.runtime_list:  # the trade-off's latencies, once per architecture
         for a in archs:
@@ -311,10 +326,6 @@ def main(argv: list[str] | None = None) -> int:
                 save()
         runs.update(read_runs(path))  # the other workers' runs
     doc.update(summarise(args, archs, runs, ref_plans, cand_plans))
-    doc.pop("status", None)  # a note left on a partial file; the file now says what it holds
-    doc["command"] = "python -m experiments.bench fidelity " + " ".join(argv or [])
-    doc["machine"] = machine()
-    doc["updated"] = datetime.date.today().isoformat()
     save()
     report(doc, time.perf_counter() - start, path, written=not args.dry_run)
     return 0

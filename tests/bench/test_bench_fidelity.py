@@ -108,6 +108,39 @@ def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_
     assert len(fits) == 14
 
 
+def test_a_calibration_cut_short_says_in_its_file_what_it_holds_and_each_run_how_busy_the_machine_was(
+    tmp_path, monkeypatch
+):
+    # The file's status was once edited by hand: a partial file said nothing, or what an earlier run said.
+    real, calls = nas.fit.fit, []
+
+    def fit(cfg, **kw):
+        calls.append(cfg["name"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(nas.fit, "fit", fit)
+    cal = tmp_path / "cal.json"
+    argv = [
+        "--archs", "4", "--draws", "40", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5",
+        "--bootstrap", "50", "--calibration", str(cal), "--out", str(tmp_path / "o"), "data.train_size=64",
+        "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
+    ]  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        fidelity.main(argv)
+    doc = json.loads(cal.read_text())
+    assert doc["status"] == "partial: 2 of 10 runs; re-run the command to continue"
+    assert (
+        doc["command"].startswith("python -m experiments.bench fidelity --archs 4")
+        and "threads" in doc["machine"]
+    )
+    assert all(r["threads"] >= 1 and r["load"] >= 0 for r in doc["runs"].values())
+    calls.append("past the interrupt")
+    assert fidelity.main(argv) == 0
+    assert "status" not in json.loads(cal.read_text())  # complete: nothing left to say
+
+
 def test_two_workers_share_one_calibration_file_and_train_every_run_once(tmp_path, monkeypatch):
     import multiprocessing
 
