@@ -11,6 +11,8 @@ space, within its constraints, at the search's training settings, each trained t
 today's path (NCHW) and the optimised default (`trainer.channels_last: auto`) in alternating rounds; per
 network and as the median: images/s, achieved GFLOP/s (6 x MACs x batch / step time) and the share of the
 machine's peak (a 2048 x 2048 sgemm, measured between networks in the same run; the best is the peak).
+`--ceiling` adds the efficiency the step could reach if only its convolutions and linear layers cost time
+(each timed alone on its real shapes): how far the rest of the step is from what the kernels allow.
 """
 
 from __future__ import annotations
@@ -123,6 +125,52 @@ def space_specs(space: str, count: int, seed: int, shape: dict[str, int]) -> lis
     )
 
 
+def dense_seconds(
+    model: torch.nn.Module, x_shape: tuple[int, ...], channels_last: bool, reps: int = 3
+) -> float:
+    """Seconds of one training step's convolutions and linear layers alone: each layer's forward + backward
+    (input and weight gradients) timed in isolation on its real input shape, in the network's layout, summed.
+
+    The step can be no faster than this, so 6 x MACs x batch / this is the efficiency a network could reach
+    if everything else (normalisation, activations, pooling, adds, the optimiser) cost nothing."""
+    import copy
+
+    net = copy.deepcopy(model)  # the forward below updates batch-norm statistics
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    layers = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    shapes: dict[int, tuple[torch.Size, torch.Size]] = {}
+
+    def record(m: torch.nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        shapes.setdefault(id(m), (inputs[0].shape, output.shape))  # None returned: the output stays
+
+    hooks = [m.register_forward_hook(record) for m in layers]
+    with torch.no_grad():
+        net(torch.randn(x_shape).contiguous(memory_format=fmt))
+    for h in hooks:
+        h.remove()
+    total = 0.0
+    first = next(iter(shapes), None)  # the stem's input is the data: no input gradient in training either
+    for m in layers:
+        if id(m) not in shapes:
+            continue
+        x_s, y_s = shapes[id(m)]
+        x = torch.randn(x_s)
+        g = torch.randn(y_s)
+        if len(x_s) == 4:
+            x, g = x.contiguous(memory_format=fmt), g.contiguous(memory_format=fmt)
+        x.requires_grad_(id(m) != first)
+        times = []
+        for _ in range(reps + 1):  # the first is warm-up
+            start = time.perf_counter()
+            m(x).backward(g)
+            times.append(time.perf_counter() - start)
+            x.grad = None
+            m.zero_grad(set_to_none=True)
+        total += statistics.median(times[1:])
+    return total
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`KEY=VALUE` trainer options (values read as YAML: 16, true, bf16-mixed)."""
     out = {}
@@ -181,7 +229,7 @@ def run_space(args: argparse.Namespace) -> int:
     )
     header = (
         f"{'#':>2} {'block':<18} {'MMACs':>6} {'today img/s':>11} {'GF/s':>5} {'opt img/s':>10} {'GF/s':>5} "
-        f"{'speedup':>7} {'NHWC':>5} {'probe s':>7}"
+        f"{'speedup':>7} {'NHWC':>5} {'probe s':>7}" + (f" {'dense GF/s':>8}" if args.ceiling else "")
     )
     print(header)
     peaks, rows = [sgemm_gflops()], []
@@ -209,6 +257,7 @@ def run_space(args: argparse.Namespace) -> int:
             )
             rates["opt"].append(platform_round(fast, dm, steps, False, opt_trainer))
         med = {k: statistics.median(v[1:]) for k, v in rates.items()}
+        dense_s = dense_seconds(fast.model, x_shape, fast.channels_last) if args.ceiling else None
         peaks.append(sgemm_gflops())
         row = {
             "net": i,
@@ -222,12 +271,14 @@ def run_space(args: argparse.Namespace) -> int:
             "compiled": bool(fast._compiled),
             "probe_choice": layout,
             "probe_s": probe_s,
+            "dense_gflops": 6 * macs * batch / dense_s / 1e9 if dense_s else None,
         }
         rows.append(row)
         print(
             f"{i:>2} {row['block']:<18} {macs / 1e6:>6.1f} {med['today']:>11.0f} {row['today_gflops']:>5.1f} "
             f"{med['opt']:>10.0f} {row['opt_gflops']:>5.1f} {med['opt'] / med['today']:>6.2f}x "
-            f"{'yes' if row['channels_last'] else 'no':>5} {probe_s:>7.2f}",
+            f"{'yes' if row['channels_last'] else 'no':>5} {probe_s:>7.2f}"
+            + (f" {row['dense_gflops']:>8.1f}" if dense_s else ""),
             flush=True,
         )
     peak = max(peaks)
@@ -236,6 +287,7 @@ def run_space(args: argparse.Namespace) -> int:
             peak_gflops=peak,
             today_pct=100 * row["today_gflops"] / peak,
             opt_pct=100 * row["opt_gflops"] / peak,
+            dense_pct=100 * row["dense_gflops"] / peak if row["dense_gflops"] else None,
         )
     _summary(rows, peaks)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
@@ -268,6 +320,12 @@ def _summary(rows: list[dict[str, Any]], peaks: list[float]) -> None:
             f"{label:<13} median {statistics.median(img):7.0f} img/s  {statistics.median(pct):5.1f} % of peak  "
             f"(min {min(pct):5.1f} %, max {max(pct):5.1f} %)"
         )
+    dense = [r["dense_pct"] for r in rows if r.get("dense_pct")]
+    if dense:  # what the optimised path could reach if only its convolutions and linear layers cost time
+        print(
+            f"{'ceiling':<13} median {statistics.median(dense):5.1f} % of peak from the dense layers alone "
+            f"(min {min(dense):5.1f} %, max {max(dense):5.1f} %)"
+        )
     speedup = [r["opt_img_s"] / r["today_img_s"] for r in rows]
     print(
         f"speedup       median {statistics.median(speedup):.2f}x  (min {min(speedup):.2f}x, max {max(speedup):.2f}x)"
@@ -291,6 +349,11 @@ def main(argv: list[str] | None = None) -> int | None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0, help="efficiency mode: which random networks")
     p.add_argument("--csv", default=None, help="efficiency mode: also write the per-network rows here")
+    p.add_argument(
+        "--ceiling", action="store_true",
+        help="efficiency mode: also time each network's convolutions and linear layers alone (forward + "
+        "backward, in the optimised path's layout): the efficiency the step could reach if nothing else cost time",
+    )  # fmt: skip
     p.add_argument(
         "--opt", action="append", default=[], metavar="KEY=VALUE",
         help="efficiency mode: a trainer option of the optimised path only, e.g. --opt precision=bf16-mixed",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
 from experiments.bench import throughput
 
@@ -20,11 +21,13 @@ def test_trainer_options_of_the_optimised_path_parse_as_yaml_and_bad_ones_are_re
 def test_one_network_both_paths_with_a_bf16_optimised_path(tmp_path, capsys):
     out = tmp_path / "rows.csv"
     argv = ["--space", "resnet_like", "--count", "1", "--data", "synthetic", "--batch-size", "16",
-            "--batches", "2", "--rounds", "2", "--opt", "precision=bf16-mixed", "--csv", str(out)]  # fmt: skip
+            "--batches", "2", "--rounds", "2", "--opt", "precision=bf16-mixed", "--ceiling", "--csv", str(out)]  # fmt: skip
     assert throughput.main(argv) in (0, None)
     (row,) = list(csv.DictReader(out.open()))
     assert float(row["today_img_s"]) > 0 and float(row["opt_img_s"]) > 0 and float(row["peak_gflops"]) > 0
-    assert "precision=bf16-mixed" in capsys.readouterr().out
+    assert float(row["dense_pct"]) > 0  # --ceiling: the dense layers' own efficiency
+    printed = capsys.readouterr().out
+    assert "precision=bf16-mixed" in printed and "from the dense layers alone" in printed
 
 
 def test_the_module_options_of_the_optimised_path_reach_its_network(tmp_path, capsys, monkeypatch):
@@ -43,3 +46,20 @@ def test_the_module_options_of_the_optimised_path_reach_its_network(tmp_path, ca
     assert len(compiled) == 1  # the optimised network only, once (not per round)
     assert row["compiled"] == "True" and row["channels_last"] == "False"
     assert "channels_last False, compile=true" in capsys.readouterr().out
+
+
+def test_the_ceiling_times_the_dense_layers_alone_and_leaves_the_network_untouched(capsys):
+    from blocks import build_model
+
+    shape = {"input_size": 16, "in_channels": 1, "num_classes": 10}
+    spec = throughput.space_specs("resnet_like", 1, 0, shape)[0]
+    model = build_model(spec)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for layout in (False, True):
+        assert throughput.dense_seconds(model, (8, 1, 16, 16), layout, reps=1) > 0
+    after = model.state_dict()
+    assert all(
+        torch.equal(before[k], after[k]) for k in before
+    )  # batch-norm statistics and weights as they were
+    assert all(p.grad is None for p in model.parameters())
+    assert next(model.parameters()).is_contiguous()  # the layout of the caller's network is unchanged
