@@ -359,6 +359,10 @@ def main(argv: list[str] | None = None) -> int | None:
         help="efficiency mode: a trainer option of the optimised path only, e.g. --opt precision=bf16-mixed",
     )  # fmt: skip
     args = p.parse_args(argv)
+    for name in ("count", "batches", "rounds", "threads", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.space is not None:

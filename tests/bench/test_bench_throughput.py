@@ -18,6 +18,14 @@ def test_trainer_options_of_the_optimised_path_parse_as_yaml_and_bad_ones_are_re
         throughput.parse_overrides(["precision"])
 
 
+@pytest.mark.parametrize("option", ["--count", "--batches", "--rounds", "--threads", "--batch-size"])
+def test_a_count_below_one_is_refused_before_anything_runs(option, capsys):
+    # --count 0 once said "fewer than 0 of 0 random draws pass its constraints"
+    with pytest.raises(SystemExit) as exit_:
+        throughput.main(["--space", "resnet_like", option, "0"])
+    assert exit_.value.code == 2 and f"{option} must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_one_network_both_paths_with_a_bf16_optimised_path(tmp_path, capsys):
     out = tmp_path / "rows.csv"
     argv = ["--space", "resnet_like", "--count", "1", "--data", "synthetic", "--batch-size", "16",
