@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import fcntl
 import json
 import math
 import os
@@ -243,17 +242,12 @@ def read_runs(path: Path) -> dict[str, Any]:
 def merge_save(path: Path, doc: dict[str, Any]) -> None:
     """Write `doc` with the runs already in the file merged in, under a lock, atomically (a reader never sees
     half a file; two workers never lose each other's runs)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / f".{path.name}.lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            for key, run in read_runs(path).items():  # in place: the caller keeps adding to this dict
-                doc["runs"].setdefault(key, run)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
-            tmp.replace(path)
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with claim(path.parent / f".{path.name}.lock", wait=True, where="--calibration file's folder"):
+        for key, run in read_runs(path).items():  # in place: the caller keeps adding to this dict
+            doc["runs"].setdefault(key, run)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+        tmp.replace(path)
 
 
 def _run_key(plan: SearchPlan, spec: dict[str, Any], role: str) -> str:
@@ -285,9 +279,9 @@ def main(argv: list[str] | None = None) -> int:
             return
         # What the file holds, said in the file: a partial one says how to continue it.
         runs.update(read_runs(path))  # the other workers' runs count
-        have = sum(_run_key(p, archs[i]["spec"], role) in runs for p, i, role, _ in todo)
-        if have < len(todo):
-            doc["status"] = f"partial: {have} of {len(todo)} runs; re-run the command to continue"
+        have = sum(k in runs for k in keys)
+        if have < len(keys):
+            doc["status"] = f"partial: {have} of {len(keys)} runs; re-run the command to continue"
         else:
             doc.pop("status", None)
         doc["command"] = "python -m experiments.bench fidelity " + " ".join(argv or [])
@@ -306,12 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     todo += [
         (p, i, label(f), False) for p, f in zip(cand_plans, args.fids, strict=True) for i in range(len(archs))
     ]
-    missing = [t for t in todo if _run_key(t[0], archs[t[1]]["spec"], t[2]) not in runs]
+    keys = [_run_key(p, archs[i]["spec"], role) for p, i, role, _ in todo]
+    missing = [(k, t) for k, t in zip(keys, todo, strict=True) if k not in runs]
     print(f"calibration {path}: {len(todo)} runs, {len(missing)} to train", flush=True)
     start = time.perf_counter()
     if not args.dry_run:
-        for n, (plan, i, role, test) in enumerate(missing, 1):
-            key = _run_key(plan, archs[i]["spec"], role)
+        for n, (key, (plan, i, role, test)) in enumerate(missing, 1):
             with claim(out / "locks" / f"{key}.lock") as mine:
                 if not mine or key in read_runs(path):  # another worker trains it, or has trained it
                     continue

@@ -18,6 +18,7 @@ machine's peak (a 2048 x 2048 sgemm, measured between networks in the same run; 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import logging
 import os
@@ -133,8 +134,6 @@ def dense_seconds(
 
     The step can be no faster than this, so 6 x MACs x batch / this is the efficiency a network could reach
     if everything else (normalisation, activations, pooling, adds, the optimiser) cost nothing."""
-    import copy
-
     net = copy.deepcopy(model)  # the forward below updates batch-norm statistics
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)

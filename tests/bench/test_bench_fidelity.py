@@ -108,6 +108,15 @@ def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_
     assert len(fits) == 14
 
 
+def tiny_argv(cal, out) -> list[str]:
+    """A 10-run calibration on tiny synthetic data: 4 architectures, 2 second seeds, one candidate."""
+    return [
+        "--archs", "4", "--draws", "40", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5",
+        "--bootstrap", "50", "--calibration", str(cal), "--out", str(out), "data.train_size=64",
+        "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
+    ]  # fmt: skip
+
+
 def test_a_calibration_cut_short_says_in_its_file_what_it_holds_and_each_run_how_busy_the_machine_was(
     tmp_path, monkeypatch
 ):
@@ -122,11 +131,7 @@ def test_a_calibration_cut_short_says_in_its_file_what_it_holds_and_each_run_how
 
     monkeypatch.setattr(nas.fit, "fit", fit)
     cal = tmp_path / "cal.json"
-    argv = [
-        "--archs", "4", "--draws", "40", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5",
-        "--bootstrap", "50", "--calibration", str(cal), "--out", str(tmp_path / "o"), "data.train_size=64",
-        "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
-    ]  # fmt: skip
+    argv = tiny_argv(cal, tmp_path / "o")
     with pytest.raises(KeyboardInterrupt):
         fidelity.main(argv)
     doc = json.loads(cal.read_text())
@@ -154,11 +159,7 @@ def test_two_workers_share_one_calibration_file_and_train_every_run_once(tmp_pat
 
     monkeypatch.setattr(nas.fit, "fit", counting)
     cal = tmp_path / "cal.json"
-    argv = [
-        "--archs", "4", "--draws", "40", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5",
-        "--bootstrap", "50", "--calibration", str(cal), "--out", str(tmp_path / "o"), "data.train_size=64",
-        "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
-    ]  # fmt: skip
+    argv = tiny_argv(cal, tmp_path / "o")
     ctx = multiprocessing.get_context("fork")  # the patched fit goes with the workers
     workers = [ctx.Process(target=fidelity.main, args=(argv,)) for _ in range(2)]
     for w in workers:
