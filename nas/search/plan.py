@@ -333,12 +333,13 @@ class SearchPlan:
             "val_fraction": data.get("val_fraction"),
         }
 
-    def calibration_signature(self) -> dict[str, Any]:
-        """What decides how this search's fidelity ranks its space's networks (nas.search.calibration)."""
+    def calibration_signature(self, epochs: int | None = None) -> dict[str, Any]:
+        """What decides how this search's fidelity (or its rung of `epochs`) ranks its space's networks
+        (nas.search.calibration)."""
         return calibration_signature(
             space=self.space.name,
             data=self.base["data"],
-            epochs=self.fidelity["epochs"],
+            epochs=self.fidelity["epochs"] if epochs is None else epochs,
             optim=self.base["optim"],
             trainer=self.base["trainer"],
         )
@@ -346,14 +347,29 @@ class SearchPlan:
     def calibration(self, folder: Path | None = None) -> dict[str, Any] | None:
         """Whether the fidelity is calibrated for the space (the measured rho, or why not), from the files in
         `folder` (default conf/calibration/); None under a tabular benchmark, whose results are the table's,
-        not a fidelity's."""
+        not a fidelity's. The front is trained at the fidelity (the top rung under successive halving), so
+        `calibrated` is about it; with rungs, `rungs` and the text also say which rungs that rank the
+        candidates on the way up are calibrated."""
         if self.benchmark is not None:
             return None
         sig = self.calibration_signature()
         found = lookup_calibration(sig, folder)
-        if found is None:
-            return {"calibrated": False, "text": uncalibrated(sig)}
-        return {**found.as_dict(), "text": found.describe()}
+        out = (
+            {"calibrated": False, "text": uncalibrated(sig)}
+            if found is None
+            else {**found.as_dict(), "text": found.describe()}
+        )
+        rungs = (
+            list(self.scheduler.get("epochs") or [])
+            if self.scheduler.get("name", "single") != "single"
+            else []
+        )
+        if len(rungs) > 1:
+            per = [(e, lookup_calibration(self.calibration_signature(e), folder)) for e in rungs]
+            out["rungs"] = [{"epochs": e, "calibrated": c is not None, "rho": c and c.rho} for e, c in per]
+            words = [f"calibrated (Spearman {c.rho:+.2f})" if c else "uncalibrated" for _, c in per]
+            out["text"] += f"; rungs {'/'.join(map(str, rungs))} epochs: {' / '.join(words)}"
+        return out
 
     def latency_identity(self) -> dict[str, Any]:
         """The latency entry of the study's identity: the device (fingerprint) or the benchmark's table."""

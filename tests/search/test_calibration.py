@@ -65,3 +65,25 @@ def test_an_uncalibrated_fidelity_says_so_and_qualifies_dominance_claims(search_
             assert "which is uncalibrated: not evidence" in line and "dominated by" not in line
         else:
             assert line.endswith("not dominated by the front")
+
+
+def test_under_successive_halving_each_rung_says_whether_it_is_calibrated(search_cfg, tmp_path):
+    """The front is trained at the top rung, so `calibrated` is about it; the rungs that rank the candidates on
+    the way up are named too (the header said "uncalibrated" alone although the first rung was calibrated)."""
+    cfg = search_cfg("scheduler=asha", "pruner=none")
+    plan = SearchPlan.from_cfg(cfg)
+    assert plan.scheduler["epochs"] == [1, 3, 9] and plan.fidelity["epochs"] == 9
+    single = SearchPlan.from_cfg(search_cfg())  # one epoch: the first rung's signature
+    assert single.calibration_signature() == plan.calibration_signature(1)
+    _calibrate(tmp_path, single, 0.91)
+    got = plan.calibration(tmp_path)
+    assert not got["calibrated"] and got["text"].startswith("uncalibrated")
+    assert got["rungs"] == [
+        {"epochs": 1, "calibrated": True, "rho": 0.91},
+        {"epochs": 3, "calibrated": False, "rho": None},
+        {"epochs": 9, "calibrated": False, "rho": None},
+    ]
+    assert got["text"].endswith(
+        "; rungs 1/3/9 epochs: calibrated (Spearman +0.91) / uncalibrated / uncalibrated"
+    )
+    assert "rungs" not in single.calibration(tmp_path)  # one rung: the fidelity's own line only
