@@ -112,6 +112,17 @@ def spent_seconds(study_dir: Path) -> float:
     return max(recorded, trained)
 
 
+def _spent(study_dir: Path) -> dict[str, Any]:
+    """The wall seconds a method's search recorded and its trials (from its trials.csv); None where absent."""
+    wall = study_dir / "wall_s.json"
+    trials = study_dir / "trials.csv"
+    n = None
+    if trials.exists():
+        with trials.open(newline="") as fh:
+            n = sum(1 for _ in csv.DictReader(fh))
+    return {"wall_s": float(json.loads(wall.read_text())["seconds"]) if wall.exists() else None, "trials": n}
+
+
 def run_method(args: argparse.Namespace, method: str) -> list[dict[str, Any]]:
     """Search with `method` until its trials have used the budget; its front (spec, latency, accuracy)."""
     cfg = compose(args, method)
@@ -179,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def report(args: argparse.Namespace, fronts: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Each method's front hypervolume at its search fidelity and at the reference, in one box."""
+    """Each method's front hypervolume at its search fidelity and at the reference, in one box, and its regret
+    against the union of every method's front at the reference (the best front this run found); with the
+    wall time and trials each search used (its time budget is a soft stop: the trial running at the deadline
+    finishes, which costs successive halving up to one top-rung training)."""
     lat = [r["latency"] for fr in fronts.values() for r in fr]
     ref_point = [0.0, HEADROOM * max(lat)] if lat else [0.0, 1.0]
     dirs = [OBJECTIVES["accuracy"], OBJECTIVES["latency"]]
@@ -189,18 +203,25 @@ def report(args: argparse.Namespace, fronts: dict[str, list[dict[str, Any]]]) ->
     def share(points: list[list[float]]) -> float:
         return hypervolume(points, dirs, ref_point) / box if points else 0.0
 
+    best = share([[r["reference_accuracy"], r["latency"]] for fr in fronts.values() for r in fr])
     for m, fr in fronts.items():
         cheap = share([[r["accuracy"], r["latency"]] for r in fr])
         full = share([[r["reference_accuracy"], r["latency"]] for r in fr])
-        rows[m] = {"front": len(fr), "hv_search": cheap, "hv_reference": full}
-    base = rows.get("random", {}).get("hv_reference")
+        rows[m] = {"front": len(fr), "hv_search": cheap, "hv_reference": full,
+                   "regret_reference": 1 - full / best if best else None, **_spent(args.out / m)}  # fmt: skip
+    base = rows.get("random", {}).get("regret_reference")
     print(f"\nfronts of {args.space} at {args.minutes:g} min of training each, latency {args.latency}; box: "
-          f"accuracy 0 to 1, latency {ref_point[1]:.3g} to 0\n")  # fmt: skip
-    print("| method | front size | HV at the search fidelity | HV at the reference | x random |")
-    print("|---|---|---|---|---|")
+          f"accuracy 0 to 1, latency {ref_point[1]:.3g} to 0; regret: 1 - HV / HV of all fronts together, "
+          "at the reference\n")  # fmt: skip
+    print(
+        "| method | wall s | trials | front size | HV at the search fidelity | HV at the reference | regret | x random |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for m, r in rows.items():
-        ratio = f"{r['hv_reference'] / base:.2f}" if base else "-"
-        print(f"| {m} | {r['front']} | {r['hv_search']:.4f} | {r['hv_reference']:.4f} | {ratio} |")
+        ratio = f"{r['regret_reference'] / base:.2f}" if base else "-"
+        wall = f"{r['wall_s']:.0f}" if r["wall_s"] is not None else "-"
+        print(f"| {m} | {wall} | {r['trials']} | {r['front']} | {r['hv_search']:.4f} | {r['hv_reference']:.4f} "
+              f"| {r['regret_reference']:.4f} | {ratio} |")  # fmt: skip
     summary = {
         "space": args.space,
         "minutes": args.minutes,

@@ -73,3 +73,27 @@ def test_three_methods_searched_then_scored_at_the_reference_then_resumed(tmp_pa
     assert len(fits) == n
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert 0.4321 in [r["reference_accuracy"] for fr in summary["fronts"].values() for r in fr]
+
+
+def test_the_report_scores_each_front_against_all_fronts_together_and_says_what_each_search_used(tmp_path):
+    import argparse
+
+    (tmp_path / "random").mkdir()
+    (tmp_path / "random" / "wall_s.json").write_text(json.dumps({"seconds": 1234.5}))
+    (tmp_path / "random" / "trials.csv").write_text("trial,state\n0,COMPLETE\n1,PRUNED\n2,COMPLETE\n")
+    point = lambda acc, ref, lat: {"accuracy": acc, "reference_accuracy": ref, "latency": lat}  # noqa: E731
+    got = fronts.report(
+        argparse.Namespace(space="s", minutes=20, latency="predicted", out=tmp_path),
+        {  # tpe's fast network is the better one fully trained; random's slow one is the only other point
+            "tpe": [point(0.7, 0.9, 1.0)],
+            "random": [point(0.8, 0.8, 1.0), point(0.85, 0.95, 2.0)],
+        },
+    )
+    tpe, rnd = got["methods"]["tpe"], got["methods"]["random"]
+    # box: latency 2.2 to 0, accuracy 0 to 1; all fronts together: 0.9 x 1.2 + (0.95 - 0.9) x 0.2 = 1.09 of 2.2
+    assert tpe["hv_reference"] == pytest.approx(0.9 * 1.2 / 2.2) and tpe["regret_reference"] == pytest.approx(
+        1 - 1.08 / 1.09
+    )
+    assert rnd["regret_reference"] == pytest.approx(1 - (0.8 * 1.2 + 0.15 * 0.2) / 1.09)
+    assert rnd["hv_search"] > tpe["hv_search"] and rnd["regret_reference"] > tpe["regret_reference"]
+    assert (rnd["wall_s"], rnd["trials"]) == (1234.5, 3) and (tpe["wall_s"], tpe["trials"]) == (None, None)
