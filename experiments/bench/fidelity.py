@@ -38,7 +38,7 @@ import torch
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
-from experiments.bench.common import ranks, spearman
+from experiments.bench._common import ranks, spearman
 from experiments.claims import claim
 from nas import fit as fitting
 from nas.config import CONF_DIR, to_plain

@@ -33,7 +33,7 @@ from typing import Any
 import optuna
 
 from experiments.bench import _search_nb201
-from experiments.bench.common import compose, spearman, training_options
+from experiments.bench._common import compose, spearman, training_options
 from nas.search.followups import run_baselines
 from nas.search.loop import quiet, run_search
 from nas.search.pareto import dominated_by, front, hypervolume, records
