@@ -113,14 +113,15 @@ def spent_seconds(study_dir: Path) -> float:
 
 
 def _spent(study_dir: Path) -> dict[str, Any]:
-    """The wall seconds a method's search recorded and its trials (from its trials.csv); None where absent."""
+    """The wall seconds a method's search recorded and the trials it trained (COMPLETE or PRUNED in its
+    trials.csv: a trial rejected by a constraint costs no training); None where absent."""
     wall = study_dir / "wall_s.json"
     trials = study_dir / "trials.csv"
     n = None
     if trials.exists():
         with trials.open(newline="") as fh:
-            n = sum(1 for _ in csv.DictReader(fh))
-    return {"wall_s": float(json.loads(wall.read_text())["seconds"]) if wall.exists() else None, "trials": n}
+            n = sum(r["state"] in ("COMPLETE", "PRUNED") for r in csv.DictReader(fh))
+    return {"wall_s": float(json.loads(wall.read_text())["seconds"]) if wall.exists() else None, "trained": n}
 
 
 def run_method(args: argparse.Namespace, method: str) -> list[dict[str, Any]]:
@@ -214,13 +215,13 @@ def report(args: argparse.Namespace, fronts: dict[str, list[dict[str, Any]]]) ->
           f"accuracy 0 to 1, latency {ref_point[1]:.3g} to 0; regret: 1 - HV / HV of all fronts together, "
           "at the reference\n")  # fmt: skip
     print(
-        "| method | wall s | trials | front size | HV at the search fidelity | HV at the reference | regret | x random |"
+        "| method | wall s | trained | front size | HV at the search fidelity | HV at the reference | regret | x random |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for m, r in rows.items():
         ratio = f"{r['regret_reference'] / base:.2f}" if base else "-"
         wall = f"{r['wall_s']:.0f}" if r["wall_s"] is not None else "-"
-        print(f"| {m} | {wall} | {r['trials']} | {r['front']} | {r['hv_search']:.4f} | {r['hv_reference']:.4f} "
+        print(f"| {m} | {wall} | {r['trained']} | {r['front']} | {r['hv_search']:.4f} | {r['hv_reference']:.4f} "
               f"| {r['regret_reference']:.4f} | {ratio} |")  # fmt: skip
     summary = {
         "space": args.space,

@@ -80,7 +80,9 @@ def test_the_report_scores_each_front_against_all_fronts_together_and_says_what_
 
     (tmp_path / "random").mkdir()
     (tmp_path / "random" / "wall_s.json").write_text(json.dumps({"seconds": 1234.5}))
-    (tmp_path / "random" / "trials.csv").write_text("trial,state\n0,COMPLETE\n1,PRUNED\n2,COMPLETE\n")
+    (tmp_path / "random" / "trials.csv").write_text(
+        "trial,state\n0,COMPLETE\n1,PRUNED\n2,REJECTED\n3,COMPLETE\n"
+    )
     point = lambda acc, ref, lat: {"accuracy": acc, "reference_accuracy": ref, "latency": lat}  # noqa: E731
     got = fronts.report(
         argparse.Namespace(space="s", minutes=20, latency="predicted", out=tmp_path),
@@ -96,4 +98,4 @@ def test_the_report_scores_each_front_against_all_fronts_together_and_says_what_
     )
     assert rnd["regret_reference"] == pytest.approx(1 - (0.8 * 1.2 + 0.15 * 0.2) / 1.09)
     assert rnd["hv_search"] > tpe["hv_search"] and rnd["regret_reference"] > tpe["regret_reference"]
-    assert (rnd["wall_s"], rnd["trials"]) == (1234.5, 3) and (tpe["wall_s"], tpe["trials"]) == (None, None)
+    assert (rnd["wall_s"], rnd["trained"]) == (1234.5, 3) and (tpe["wall_s"], tpe["trained"]) == (None, None)
