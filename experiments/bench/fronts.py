@@ -99,29 +99,31 @@ def compose(args: argparse.Namespace, method: str) -> dict[str, Any]:
     return cfg
 
 
+def _recorded(study_dir: Path) -> tuple[float | None, list[dict[str, str]] | None]:
+    """The wall seconds a method's runs recorded and the rows of its trials.csv (None where absent)."""
+    wall = study_dir / "wall_s.json"
+    trials = study_dir / "trials.csv"
+    recorded = float(json.loads(wall.read_text())["seconds"]) if wall.exists() else None
+    if not trials.exists():
+        return recorded, None
+    with trials.open(newline="") as fh:
+        return recorded, list(csv.DictReader(fh))
+
+
 def spent_seconds(study_dir: Path) -> float:
     """Seconds the method has searched so far: the wall time its runs recorded, or where a run was killed
     before recording it, at least its trials' training time (0 before its first run)."""
-    wall = study_dir / "wall_s.json"
-    recorded = float(json.loads(wall.read_text())["seconds"]) if wall.exists() else 0.0
-    trials = study_dir / "trials.csv"
-    if not trials.exists():
-        return recorded
-    with trials.open(newline="") as fh:
-        trained = sum(float(r["train_time_s"] or 0) for r in csv.DictReader(fh) if not r.get("reused_from"))
-    return max(recorded, trained)
+    recorded, rows = _recorded(study_dir)
+    trained = sum(float(r["train_time_s"] or 0) for r in rows or [] if not r.get("reused_from"))
+    return max(recorded or 0.0, trained)
 
 
 def _spent(study_dir: Path) -> dict[str, Any]:
     """The wall seconds a method's search recorded and the trials it trained (COMPLETE or PRUNED in its
     trials.csv: a trial rejected by a constraint costs no training); None where absent."""
-    wall = study_dir / "wall_s.json"
-    trials = study_dir / "trials.csv"
-    n = None
-    if trials.exists():
-        with trials.open(newline="") as fh:
-            n = sum(r["state"] in ("COMPLETE", "PRUNED") for r in csv.DictReader(fh))
-    return {"wall_s": float(json.loads(wall.read_text())["seconds"]) if wall.exists() else None, "trained": n}
+    recorded, rows = _recorded(study_dir)
+    trained = None if rows is None else sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
+    return {"wall_s": recorded, "trained": trained}
 
 
 def run_method(args: argparse.Namespace, method: str) -> list[dict[str, Any]]:

@@ -365,7 +365,11 @@ class SearchPlan:
             else []
         )
         if len(rungs) > 1:
-            per = [(e, lookup_calibration(self.calibration_signature(e), folder)) for e in rungs]
+            top = self.fidelity["epochs"]  # the fidelity's own rung: looked up above
+            per = [
+                (e, found if e == top else lookup_calibration(self.calibration_signature(e), folder))
+                for e in rungs
+            ]
             out["rungs"] = [{"epochs": e, "calibrated": c is not None, "rho": c and c.rho} for e, c in per]
             words = [f"calibrated (Spearman {c.rho:+.2f})" if c else "uncalibrated" for _, c in per]
             out["text"] += f"; rungs {'/'.join(map(str, rungs))} epochs: {' / '.join(words)}"

@@ -3,6 +3,7 @@ file's runs; a re-run resumes (nothing trains again)."""
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import json
 import threading
@@ -76,8 +77,6 @@ def test_three_methods_searched_then_scored_at_the_reference_then_resumed(tmp_pa
 
 
 def test_the_report_scores_each_front_against_all_fronts_together_and_says_what_each_search_used(tmp_path):
-    import argparse
-
     (tmp_path / "random").mkdir()
     (tmp_path / "random" / "wall_s.json").write_text(json.dumps({"seconds": 1234.5}))
     (tmp_path / "random" / "trials.csv").write_text(
