@@ -68,7 +68,9 @@ def run_baselines(
     cfg = plan.baselines
     if not cfg.get("enabled", True):
         return []
-    models = reference_models(plan.space.family, cfg.get("models"))
+    # The networks the study started from are trials at the same fidelity already (nas.search.starts).
+    started = {name for name, _ in plan.starts}
+    models = [(n, s) for n, s in reference_models(plan.space.family, cfg.get("models")) if n not in started]
     max_macs = cfg.get("max_macs")
     out: list[dict[str, Any]] = []
     sized = []

@@ -22,6 +22,8 @@ from nas.search.calibration import signature as calibration_signature
 from nas.search.calibration import uncalibrated
 from nas.search.objectives import OBJECTIVES
 from nas.search.scheduler import scheduler_config
+from nas.search.starts import Starts
+from nas.search.starts import resolve as resolve_starts
 from nas.search.storage import STORAGES
 from nas.search.study import PRUNERS, SAMPLERS, latency_identity
 from nas.space import FIDELITY_KEYS, Space, SpecRejected, list_spaces
@@ -41,6 +43,7 @@ SEARCH_KEYS = (
     "max_failures",
     "max_rejected",
     "baselines",
+    "start",
     "retrain_top_k",
     "retrain",
     "export_dir",
@@ -87,6 +90,7 @@ class SearchPlan:
     max_failures: int = 5
     max_rejected: int = 500
     baselines: dict[str, Any] = field(default_factory=dict)
+    starts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # a new study's first trials
     retrain_top_k: int = 0
     retrain_epochs: int | None = None
     export_dir: Path | None = None
@@ -212,6 +216,7 @@ class SearchPlan:
             max_failures=_int(cfg.get("max_failures", 5), "max_failures", 1),
             max_rejected=_int(cfg.get("max_rejected", 500), "max_rejected", 1),
             baselines=baselines,
+            starts=[] if benchmark is not None else resolve_starts(Starts.parse(cfg.get("start")), space),
             retrain_top_k=_int(cfg.get("retrain_top_k", 0), "retrain_top_k", 0),
             retrain_epochs=full["trainer"].get("max_epochs"),
             export_dir=Path(cfg["export_dir"]) if cfg.get("export_dir") else None,

@@ -40,6 +40,7 @@ from nas.search.guard import InterruptGuard, StopRequested
 from nas.search.objectives import ATTR, values_of
 from nas.search.plan import SearchPlan
 from nas.search.scheduler import Scheduler
+from nas.search.starts import REFERENCE_ATTR
 from nas.search.storage import lost_trial_retries
 from nas.search.study import make_sampler
 from nas.search.workers import (
@@ -103,6 +104,8 @@ class Outcome:
         """One log line: trial, state, objectives, cost, time, reason."""
         a = self.attrs
         parts = [f"trial {self.number:>4}", f"{self.state:<9}"]
+        if a.get(REFERENCE_ATTR):
+            parts.append(f"[{a[REFERENCE_ATTR]}]")
         if a.get("accuracy") is not None:
             parts.append(f"acc {a['accuracy']:.4f}")
         if a.get("latency") is not None:
@@ -220,7 +223,10 @@ class TrialRunner:
             if not lenient:
                 raise
         if how == "INTERRUPTED" and requeue:
-            self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            again = {"retry_of": trial.number}
+            if trial.user_attrs.get(REFERENCE_ATTR):  # a retried reference is still one
+                again[REFERENCE_ATTR] = trial.user_attrs[REFERENCE_ATTR]
+            self.study.enqueue_trial(trial.params, user_attrs=again)
         return Outcome(trial.number, how, values=values, reason=reason, attrs=attrs)
 
     def _record(self, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
@@ -239,6 +245,8 @@ class TrialRunner:
         except SpecRejected as e:
             return self._end(trial, "REJECTED", f"invalid draw: {e}")
         attrs: dict[str, Any] = {"spec": sample.spec}
+        if trial.user_attrs.get(REFERENCE_ATTR):  # an enqueued textbook / known network (nas.search.starts)
+            attrs[REFERENCE_ATTR] = trial.user_attrs[REFERENCE_ATTR]
         try:  # `trained` trains at the fidelity's size; `deployed` (the data's size) is what latency / MACs judge
             trained, deployed, cost = self.evaluator.cost(plan, sample.spec)
         except ValueError as e:  # e.g. the feature map shrinks below 1x1 at this input size

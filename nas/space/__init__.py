@@ -58,10 +58,13 @@ __all__ = [
 ]
 
 SPACE_KEYS = (
-    "name", "family", "description", "stages", "params", "derive", "constraints", "fidelity", "dag", "spec"
+    "name", "family", "description", "stages", "params", "derive", "constraints", "fidelity", "dag",
+    "references", "spec",
 )  # fmt: skip
 # `fidelity`: the space's default search fidelity (conf/search.yaml reads it; a command line's fidelity.* wins)
 # `dag`: which parameters choose a cell's edge ops (nas.space.dag; sampler=ehvi models the function they compute)
+# `references`: the family's textbook networks the space holds, {conf/model name: the space's parameters}
+# (nas.space.references checks that each renders to that network; a new study starts from them)
 FIDELITY_KEYS = ("epochs", "fraction", "image_size")
 CONSTRAINT_KEYS = ("params", "macs", "latency_ms")
 
@@ -143,6 +146,7 @@ class Space:
     derive: dict[str, Any] | None
     raw: dict[str, Any]
     dag: CellDag | None = None
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, name: str | None = None) -> Space:
@@ -183,6 +187,7 @@ class Space:
             derive=derive,
             raw=copy.deepcopy(dict(raw)),
             dag=None if raw.get("dag") is None else CellDag.parse(raw["dag"], params, where=where),
+            references=_parse_references(raw.get("references"), where=where),
         )
         space._check()
         return space
@@ -220,6 +225,23 @@ class Space:
                         f"{where}: per-stage param {p.name!r} depends on {dep!r}, which must be declared before it"
                     )
             seen_staged.add(p.name)
+        for model, values in self.references.items():
+            try:
+                drawn = self.sample(FixedSuggester(values)).params
+            except (KeyError, ValueError, SpecRejected, TemplateError) as e:
+                raise ValueError(f"{where}: reference {model!r} is not a point of the space: {e}") from None
+            extra = sorted(set(values) - set(drawn))
+            if extra:
+                raise ValueError(
+                    f"{where}: reference {model!r} sets {extra}, which are not parameters of its point "
+                    f"(inactive or unknown); its parameters are {', '.join(sorted(drawn))}"
+                )
+            outside = [k for k, v in values.items() if not self._param_of(k).contains(v)]
+            if outside:
+                raise ValueError(
+                    f"{where}: reference {model!r}: {', '.join(f'{k}={values[k]!r} ({self._param_of(k).describe()})' for k in outside)} "
+                    "outside the space's ranges"
+                )
         clash = [s.name for s in shared for p in staged if re.fullmatch(rf"{re.escape(p.name)}_\d+", s.name)]
         if clash:
             raise ValueError(f"{where}: shared params {clash} clash with the per-stage names <param>_<stage>")
@@ -231,6 +253,12 @@ class Space:
                 pass
             except (TemplateError, KeyError, ValueError) as e:
                 raise ValueError(f"{where}: the spec template does not render: {e}") from None
+
+    def _param_of(self, key: str) -> Param:
+        """The parameter a recorded key belongs to (`width_2` -> the per-stage `width`)."""
+        if key in self.params:
+            return self.params[key]
+        return self.params[key.rsplit("_", 1)[0]]
 
     # ---------------------------------------------------------------------------------------- sampling
 
@@ -310,6 +338,17 @@ class Space:
                 )
             )
         return "\n".join(lines)
+
+
+def _parse_references(raw: Any, *, where: str) -> dict[str, dict[str, Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for v in raw.values()):
+        raise ValueError(
+            f"{where}: references map a conf/model name to the space's parameter values, e.g. "
+            "{resnet20: {n_stages: 3, block: basic, ...}}, got " + repr(raw)
+        )
+    return {str(k): dict(v) for k, v in raw.items()}
 
 
 def load_space(source: str | Path | Mapping[str, Any]) -> Space:

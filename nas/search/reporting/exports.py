@@ -7,6 +7,7 @@ root: `python -m experiments.train model=exported/<name>` finds them through hyd
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ import torch
 import yaml
 
 from nas.latency.export import export_model, load_checkpoint
+from nas.search.starts import PARAMS_LINE
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ def export_front(
             f"{_fmt((r.get('macs') or 0) / 1e6, '.1f')} M MACs.",
             "# in_channels / num_classes / input_size are the search data's; the engine resets them from `data`.",
             f"# Train it: python -m experiments.train model=exported/{name}",
+            # what start.known reads back to enqueue this architecture in a new study of the same space
+            f"{PARAMS_LINE} (space '{space.name}'): {json.dumps(r.get('params') or {}, sort_keys=True)}",
             f"# ONNX: {_onnx_line(onnx)}",
         ]
         text = (
