@@ -16,7 +16,8 @@ A spec is a plain dict (what YAML holds, what a search samples, what a checkpoin
 
 Each layer entry names a registered block; `channels` (output channels), `stride`, `repeat`, `act`,
 `norm` are reserved keys and every other key is passed to the block as a parameter. In a repeated entry
-the first block takes the stride, the rest stride 1.
+the first block takes the stride, the rest stride 1. The whole spec is checked against the block contract
+(blocks.contract) before anything is built.
 """
 
 from __future__ import annotations
@@ -28,23 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from blocks.contract import RESERVED, check_spec
 from blocks.registry import BLOCKS, HEADS
-
-RESERVED = ("block", "channels", "stride", "repeat", "act", "norm")
-SPEC_KEYS = (
-    "name",
-    "in_channels",
-    "num_classes",
-    "input_size",
-    "act",
-    "norm",
-    "width_mult",
-    "stem",
-    "small_stem",
-    "stages",
-    "head",
-    "family",
-)
 
 
 def scaled(channels: int, width_mult: float) -> int:
@@ -77,21 +63,22 @@ def block_out_channels(block_cls: Any, in_channels: int, params: dict[str, Any])
 
 
 def build_block(
-    entry: dict[str, Any], in_channels: int, *, act: str, norm: str, width_mult: float = 1.0
+    entry: dict[str, Any],
+    in_channels: int,
+    *,
+    act: str,
+    norm: str,
+    width_mult: float = 1.0,
+    where: str = "layer",
 ) -> tuple[nn.Module, int]:
-    """Build one (possibly repeated) layer entry; returns the module and its output channels."""
-    if "block" not in entry:
-        raise ValueError(
-            f"layer entry {entry!r} has no 'block' key; valid blocks: {', '.join(BLOCKS.names())}"
-        )
+    """Build one (possibly repeated) layer entry, checked by `check_spec`; returns the module and its output
+    channels. A block's own refusal (groups that do not divide its channels) is prefixed with `where`."""
     block_cls = BLOCKS.get(entry["block"])
     params = {k: v for k, v in entry.items() if k not in RESERVED}
     act = entry.get("act", act)
     norm = entry.get("norm", norm)
     repeat = int(entry.get("repeat", 1))
     stride = entry.get("stride", 1)
-    if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, got {repeat} in {entry!r}")
     mods = []
     ch = in_channels
     for i in range(repeat):
@@ -102,7 +89,11 @@ def build_block(
         try:
             mods.append(block_cls(ch, out, stride if i == 0 else 1, act=act, norm=norm, **params))
         except TypeError as e:
-            raise ValueError(f"block {entry['block']!r} rejected its parameters {params}: {e}") from None
+            raise ValueError(f"{where} ({entry['block']}) rejected its parameters {params}: {e}") from None
+        except (ValueError, KeyError) as e:
+            text = e.args[0] if e.args else type(e).__name__
+            kind = KeyError if isinstance(e, KeyError) else ValueError
+            raise kind(f"{where} ({entry['block']}): {text}") from None
         ch = out
     return (mods[0] if repeat == 1 else nn.Sequential(*mods)), ch
 
@@ -112,9 +103,7 @@ class Network(nn.Module):
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__()
-        unknown = set(spec) - set(SPEC_KEYS)
-        if unknown:
-            raise ValueError(f"unknown spec keys {sorted(unknown)}; valid keys: {', '.join(SPEC_KEYS)}")
+        check_spec(spec)  # before anything is built: one message naming the bad field
         self.spec = copy.deepcopy(spec)
         act = spec.get("act", "relu")
         norm = spec.get("norm", "batchnorm")
@@ -125,7 +114,8 @@ class Network(nn.Module):
         self.layer_names: list[str] = []
         ch = in_ch
         for path, entry in iter_layers(spec):
-            mod, ch = build_block(entry, ch, act=act, norm=norm, width_mult=wm)
+            where = f"{spec.get('name') or 'spec'}: {path}"
+            mod, ch = build_block(entry, ch, act=act, norm=norm, width_mult=wm, where=where)
             self.features.append(mod)
             self.layer_names.append(path)
         self.out_channels = ch
