@@ -82,7 +82,21 @@ def validate_trainer(trainer_cfg: dict[str, Any]) -> dict[str, Any]:
             f"unknown trainer keys {sorted(unknown)}; valid keys are pytorch_lightning.Trainer's arguments "
             f"plus {', '.join(OWN_TRAINER_KEYS)}"
         )
+    check_epochs(kwargs)
     return kwargs
+
+
+def check_epochs(kwargs: dict[str, Any]) -> None:
+    """trainer.max_epochs must train something: an integer >= 1, null (Lightning's default), or -1 (endless)
+    with a positive trainer.max_steps. Lightning itself accepts 0 and trains nothing."""
+    epochs, steps = kwargs.get("max_epochs"), kwargs.get("max_steps")
+    is_int = isinstance(epochs, int) and not isinstance(epochs, bool)
+    by_steps = epochs == -1 and isinstance(steps, int) and steps > 0
+    if epochs is not None and not (is_int and (epochs >= 1 or by_steps)):
+        raise ValueError(
+            f"trainer.max_epochs={epochs!r} trains nothing: it must be an integer >= 1 "
+            "(or -1 together with a positive trainer.max_steps, to stop by steps)"
+        )
 
 
 def make_trainer(
