@@ -99,7 +99,15 @@ class InMemoryDataModule(pl.LightningDataModule):
         d["name"] = cls.name
         out = cls.Config.from_dict(d)
         cls.check_config(out)
+        known = cls.known_train_images(out)
+        if known is not None:  # the validation split must leave training images: refused now, not per run
+            split_counts(known, val_fraction=out.val_fraction, val_size=out.val_size)
         return out
+
+    @classmethod
+    def known_train_images(cls, cfg: DataConfig) -> int | None:
+        """Training images before the validation split when the config alone says (None: known after loading)."""
+        return None
 
     @classmethod
     def check_config(cls, cfg: DataConfig) -> None:

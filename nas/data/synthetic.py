@@ -107,6 +107,10 @@ class Synthetic(InMemoryDataModule):
     native_channels = 3
     native_image_size = 32
 
+    @classmethod
+    def known_train_images(cls, cfg: DataConfig) -> int | None:
+        return cfg.train_size  # type: ignore[attr-defined]
+
     @property
     def num_classes(self) -> int:
         return self.cfg.num_classes or 10
