@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -37,6 +39,8 @@ def main(cfg: DictConfig) -> float:
 
     plain = to_plain(cfg)
     plain["output_dir"] = HydraConfig.get().runtime.output_dir
+    if plain.get("resume_dir") is None:  # beside the run folders, where the same command run again looks
+        plain["resume_dir"] = str(Path(plain["output_dir"]).parent / "resume")
     mark = offline_mark()
     result = fit(plain)
     print("\n".join(summary_lines(result)))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from nas.config import make_callbacks, make_trainer, resolve_spec, validate_trainer
+from nas.identity import identity_key
 from nas.latency.costs import spec_costs
 from nas.module import Classifier, NonFiniteLossError
 from nas.optim import validate_optim
@@ -37,8 +41,11 @@ class ThroughputMonitor(pl.Callback):
         self.epoch_rates: list[float] = []
         self._epoch_images = 0
         self._epoch_seconds = 0.0
+        self.first_epoch: int | None = None  # the first epoch this fit trained (> 0 when it resumed)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.first_epoch is None:
+            self.first_epoch = trainer.current_epoch
         self._epoch_images, self._epoch_seconds = 0, 0.0
         self._mark = time.perf_counter()
 
@@ -81,6 +88,7 @@ class RunResult:
     checkpoint: str | None = None
     seed: int = 0
     val_size: int | None = None  # validation images the val/ metrics were measured on
+    resumed_epoch: int | None = None  # epochs an interrupted run had finished when this one resumed it
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -135,6 +143,20 @@ def validate_resume(path: Path, spec: dict[str, Any]) -> None:
         )
 
 
+def resume_path(cfg: Mapping[str, Any]) -> Path | None:
+    """Where a run of `cfg` keeps the checkpoint of its last finished epoch while it trains:
+    `<resume_dir>/<identity key>/last.ckpt`, or None without `resume_dir` or with `checkpoint: false`.
+
+    The key is the run's training identity (`nas.identity`: what decides its result, not its output folder or
+    name), so the same configuration run again (a requeued SLURM job, a search trial queued again) finds the
+    checkpoint an interrupted run left and resumes from it.
+    """
+    where = cfg.get("resume_dir")
+    if not where or not cfg.get("checkpoint", True):
+        return None
+    return Path(where) / identity_key(cfg) / "last.ckpt"
+
+
 def fit(
     cfg: dict[str, Any],
     *,
@@ -156,6 +178,13 @@ def fit(
 
     `costs`: {"params", "macs"} of the resolved spec when the caller counted them already (a search trial):
     then the network is built only once, for training.
+
+    Resuming (`cfg.resume_dir`, see `resume_path`): every epoch's checkpoint is written to the resume file. A
+    run interrupted (SIGTERM, Ctrl-C, a search's stop) leaves it there, and the next run of the same
+    configuration resumes from it. The epoch in progress is trained again; an epoch's data order and
+    augmentation follow from the seed, so the result is the uninterrupted run's up to the random draws of
+    dropout-like layers, which the checkpoint does not hold. A run that ends otherwise moves the file to
+    `checkpoints/last.ckpt` in its run folder. An explicit `cfg.ckpt_path` is resumed from instead.
     """
     from nas.data import build_datamodule
 
@@ -170,6 +199,11 @@ def fit(
     trainer_cfg = dict(cfg["trainer"])
     user_callbacks = make_callbacks(cfg.get("callbacks"))  # before any compute: a bad entry is an input error
     save_run_record(out, cfg, spec)
+    resume = resume_path(cfg)
+    ckpt_path = cfg.get("ckpt_path") or None
+    if ckpt_path is None and resume is not None and resume.is_file():
+        # An interrupted run of this configuration: go on after its last finished epoch.
+        ckpt_path = str(resume)
 
     dm = build_datamodule(data_cfg)
     module = Classifier(
@@ -201,8 +235,10 @@ def fit(
     if cfg.get("checkpoint", True):
         from pytorch_lightning.callbacks import ModelCheckpoint
 
+        # With a resume file, it is the one checkpoint written per epoch (moved to the run folder at the end).
+        where, stem = (resume.parent, resume.stem) if resume else (out / "checkpoints", "last")
         ckpt_cb = ModelCheckpoint(
-            dirpath=str(out / "checkpoints"), filename="last", save_top_k=1, monitor=None
+            dirpath=str(where), filename=stem, save_top_k=1, monitor=None, enable_version_counter=not resume
         )
         cbs.append(ckpt_cb)
     try:
@@ -226,7 +262,13 @@ def fit(
     metrics: dict[str, float] = {}
     extra = dict(summary or {})
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path") or None)
+        with warnings.catch_warnings():  # resuming: the checkpoint's folder holds it, as it should
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+            trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        if ckpt_path and monitor.first_epoch is None:
+            # The checkpoint had every epoch trained (interrupted after its last save): fit trained nothing, so
+            # validate for the metrics the run reports.
+            trainer.validate(module, datamodule=dm, verbose=False)
         metrics = scalar_metrics(trainer)
         if cfg.get("test", True):
             trainer.test(module, datamodule=dm, verbose=False)
@@ -243,6 +285,11 @@ def fit(
         raise
     finally:
         wall = time.perf_counter() - start
+        kept = None
+        if resume is not None and state != "INTERRUPTED":
+            kept = _keep_checkpoint(resume, out)
+        elif resume is not None and verbose and resume.is_file():
+            print(f"interrupted: {resume} holds the last finished epoch; the same command resumes from it")
         final = {k: v for k, v in metrics.items() if not k.endswith("_step")}
         finish_run(
             logger,
@@ -259,6 +306,7 @@ def fit(
             },
         )
     metrics = {k: v for k, v in sorted(metrics.items()) if not k.endswith("_step")}
+    resumed = monitor.first_epoch if monitor.first_epoch is not None else trainer.current_epoch
     result = RunResult(
         name=name,
         output_dir=str(out),
@@ -270,12 +318,30 @@ def fit(
         train_images_per_s=monitor.images_per_s,
         state=state,
         reason=reason,
-        checkpoint=ckpt_cb.last_model_path or ckpt_cb.best_model_path if ckpt_cb else None,
+        checkpoint=(
+            str(kept) if kept else (ckpt_cb.last_model_path or ckpt_cb.best_model_path) if ckpt_cb else None
+        ),
         seed=seed,
         val_size=dm.val_size if getattr(dm, "splits", None) else None,
+        resumed_epoch=resumed if ckpt_path else None,
     )
     write_json(out / "metrics.json", result.to_dict())
     return result
+
+
+def _keep_checkpoint(resume: Path, out: Path) -> Path | None:
+    """Move a finished run's resume checkpoint to `checkpoints/last.ckpt` in its run folder (None: there is none)."""
+    target = out / "checkpoints" / "last.ckpt"
+    if not resume.is_file():
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.move(resume, target)
+    except FileNotFoundError:  # another run of the same configuration (a twin worker) moved it first
+        return None
+    with contextlib.suppress(OSError):  # the key's folder, now empty
+        resume.parent.rmdir()
+    return target
 
 
 def scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 # Top-level keys of a run config that never change what is trained or measured.
-NON_RESULT_SECTIONS = ("logger", "output_dir", "name", "checkpoint", "hydra", "wandb")
+NON_RESULT_SECTIONS = ("logger", "output_dir", "name", "checkpoint", "resume_dir", "hydra", "wandb")
 # Keys inside a section that never change the result. `trainer.accelerator` is replaced by the resolved
 # device; `data.device` only says where the uint8 tensors live (same numbers on the trainer's device).
 NON_RESULT_KEYS = {

@@ -115,6 +115,13 @@ class Classifier(pl.LightningModule):
             self.val_acc_best = max(self.val_acc_best, float(acc))
         self.log("val/acc_best", self.val_acc_best)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A plain attribute, not a metric: saved so that a resumed run goes on from the best so far.
+        checkpoint["val_acc_best"] = self.val_acc_best
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.val_acc_best = float(checkpoint.get("val_acc_best", 0.0))
+
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self(x)

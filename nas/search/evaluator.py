@@ -134,6 +134,9 @@ class TrainingEvaluator(Evaluator):
             for ckpt in (out / "checkpoints").glob("*.ckpt"):
                 ckpt.unlink()
         cfg["checkpoint"] = True  # weights for the front's W&B artifact; the loop deletes those off the front
+        # Each epoch's checkpoint, keyed by the run's identity (nas.fit.resume_path): an interrupted trial's
+        # retry (another number, the same network and rung) resumes from it; its run folder gets it at the end.
+        cfg["resume_dir"] = str(self.study_dir / "resume")
         callbacks = []
         if plan.pruner.get("name", "none") != "none":
             callbacks.append(LightningPruning(trial, monitor=plan.metric))
@@ -168,6 +171,8 @@ class TrainingEvaluator(Evaluator):
             if math.isnan(result.train_images_per_s)
             else round(result.train_images_per_s, 1),
         }
+        if result.resumed_epoch is not None:  # a retry: the epochs its interrupted trial had trained
+            attrs["resumed_epoch"] = result.resumed_epoch
         if result.state == "PRUNED":  # fit() stopped a diverged run (NaN / inf loss): a result, not a crash
             return Evaluation("PRUNED", f"diverged: {result.reason}" if result.reason else "diverged", attrs)
         accuracy = result.metrics.get(plan.metric)
