@@ -24,8 +24,8 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
 from experiments.bench.nb201 import BUDGETS, curves, format_table, load_results, plot, summary
-from experiments.claims import claim
 from nas.benchmarks import nb201
+from nas.claims import claim
 from nas.config import CONF_DIR, to_plain
 from nas.identity import identity_key
 from nas.search.loop import run_search
@@ -77,7 +77,7 @@ def sweep(
     """Run every (sampler, device, seed) not yet in `out`/runs.jsonl, seed by seed (so a sweep cut short
     has every cell at about the same number of seeds), appending each run as it finishes.
 
-    Each run is claimed (experiments.claims) while it searches, so two processes started alike
+    Each run is claimed (nas.claims) while it searches, so two processes started alike
     (`OMP_NUM_THREADS=1`, one per core) split the sweep; each then waits for the other's last runs, and
     both report the whole table."""
     log = log or (lambda s: print(s, flush=True))  # flushed: a sweep runs for many minutes

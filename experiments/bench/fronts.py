@@ -36,7 +36,8 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
 from experiments.bench import fidelity
-from experiments.claims import claim
+from nas import runfile
+from nas.claims import claim
 from nas.config import CONF_DIR, to_plain
 from nas.search.calibration import calibration_file
 from nas.search.loop import run_search
@@ -167,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc.setdefault("runs", {})
     out = args.out / "reference"
     todo = [
-        (m, r, fidelity._run_key(ref_plan, r["spec"], "reference")) for m, fr in fronts.items() for r in fr
+        (m, r, runfile.run_key(ref_plan, r["spec"], "reference")) for m, fr in fronts.items() for r in fr
     ]
     # Two passes: first every run no other process holds; then, waiting on each lock in turn, the runs another
     # process was training (trained here after all if that process died without recording it).
@@ -176,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if key in doc["runs"]:
                 continue
             with claim(out / "locks" / f"{key}.lock", wait=wait) as mine:
-                doc["runs"].update(fidelity.read_runs(path))
+                doc["runs"].update(runfile.read_runs(path))
                 if not mine or key in doc["runs"]:
                     continue
                 print(
@@ -184,8 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
                 doc["runs"][key] = {"arch": None, "role": "reference", "seed": ref_plan.seed,
-                                    **fidelity._train(ref_plan, r["spec"], out, key, test=True)}  # fmt: skip
-                fidelity.merge_save(path, doc)
+                                    **runfile.train(ref_plan, r["spec"], out, key, test=True)}  # fmt: skip
+                runfile.merge_save(path, doc)
     for _, r, key in todo:
         r["reference_accuracy"] = doc["runs"][key]["accuracy"]
     report(args, fronts)
