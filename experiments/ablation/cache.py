@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from experiments.claims import claim
+from nas.claims import claim
 from nas.tracking import write_json
 
 log = logging.getLogger(__name__)

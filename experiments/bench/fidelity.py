@@ -22,11 +22,8 @@ conf/search.yaml at the end apply to the reference and every candidate.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
-import os
-import platform
 import random
 import statistics
 import sys
@@ -34,18 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-from hydra import compose as hydra_compose
-from hydra import initialize_config_dir
-
 from experiments.bench._common import ranks, spearman
-from experiments.claims import claim
-from nas import fit as fitting
-from nas.config import CONF_DIR, to_plain
-from nas.identity import identity_key
+from nas import runfile
+from nas.claims import claim
 from nas.latency import latency_objective
 from nas.search.calibration import calibration_file
-from nas.search.loop import quiet
 from nas.search.plan import SearchPlan
 from nas.space import SpecRejected
 
@@ -139,17 +129,13 @@ def spread_by(items: list[Any], key, n: int) -> list[Any]:
 def compose_plan(args: argparse.Namespace, fid: dict[str, Any], seed: int = 0) -> SearchPlan:
     """The search plan of one fidelity and training seed: conf/search.yaml with the fidelity, the common
     overrides and the fidelity's own."""
-    overrides = [
-        f"+space={args.space}", f"data={args.data}", f"fidelity.epochs={fid['epochs']}",
+    return runfile.compose_plan([
+        f"space={args.space}", f"data={args.data}", f"fidelity.epochs={fid['epochs']}",
         f"fidelity.fraction={fid['fraction']}", f"latency.mode={args.latency}", f"seed={seed}",
-        "logger=none", "html=false", "progress=false", "baselines.enabled=false", "storage=memory",
         # no image size: the data's (not the space's default fidelity)
         f"fidelity.image_size={fid['image_size'] or 'null'}",
         *args.overrides, *fid.get("overrides", ()),
-    ]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = to_plain(hydra_compose("search", overrides=overrides))
-    return SearchPlan.from_cfg(cfg)
+    ])  # fmt: skip
 
 
 def pick_archs(plan: SearchPlan, n: int, draws: int) -> list[dict[str, Any]]:
@@ -203,57 +189,6 @@ def top_overlap(a: list[float], b: list[float], k: int = 3) -> float:
     return len(top(a) & top(b)) / k
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
-
-
-def _train(plan: SearchPlan, spec: dict[str, Any], out: Path, key: str, *, test: bool) -> dict[str, Any]:
-    cfg = plan.run_config(spec, output_dir=str(out / "runs" / key), name=f"fid-{key}")
-    cfg.update(logger={"name": "none"}, checkpoint=False, test=test)
-    # How busy the machine was, so the seconds can be read: the threads, and the load average at the start
-    # (another worker on the other core counts 1).
-    busy = {"threads": torch.get_num_threads(), "load": round(os.getloadavg()[0], 1)}
-    with quiet():
-        r = fitting.fit(cfg, verbose=False)  # via the module: a test counts the calls
-    return {
-        "accuracy": r.metrics.get("test/acc" if test else plan.metric),
-        "val_accuracy": r.metrics.get(plan.metric),
-        "seconds": round(r.wall_time_s, 2),
-        **busy,
-    }
-
-
-def read_runs(path: Path) -> dict[str, Any]:
-    """The runs the calibration file holds now (other workers may have added some)."""
-    try:
-        return json.loads(path.read_text()).get("runs", {})
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def merge_save(path: Path, doc: dict[str, Any]) -> None:
-    """Write `doc` with the runs already in the file merged in, under a lock, atomically (a reader never sees
-    half a file; two workers never lose each other's runs)."""
-    with claim(path.parent / f".{path.name}.lock", wait=True, where="--calibration file's folder"):
-        for key, run in read_runs(path).items():  # in place: the caller keeps adding to this dict
-            doc["runs"].setdefault(key, run)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
-        tmp.replace(path)
-
-
-def _run_key(plan: SearchPlan, spec: dict[str, Any], role: str) -> str:
-    return identity_key({"role": role, "run": plan.run_key(plan.resolved_spec(spec))})
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv or [])
     path = Path(args.calibration) if args.calibration else calibration_file(args.space, args.data)
@@ -278,16 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:  # a dry run reports from the file and leaves it as it was
             return
         # What the file holds, said in the file: a partial one says how to continue it.
-        runs.update(read_runs(path))  # the other workers' runs count
+        runs.update(runfile.read_runs(path))  # the other workers' runs count
         have = sum(k in runs for k in keys)
         if have < len(keys):
             doc["status"] = f"partial: {have} of {len(keys)} runs; re-run the command to continue"
         else:
             doc.pop("status", None)
-        doc["command"] = "python -m experiments.bench fidelity " + " ".join(argv or [])
-        doc["machine"] = machine()
-        doc["updated"] = datetime.date.today().isoformat()
-        merge_save(path, doc)
+        runfile.stamp(doc, "python -m experiments.bench fidelity " + " ".join(argv or []))
+        runfile.merge_save(path, doc, where="--calibration file's folder")
 
     for rt in [] if args.dry_run else args.runtime_list:  # the trade-off's latencies, once per architecture
         for a in archs:
@@ -300,14 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     todo += [
         (p, i, label(f), False) for p, f in zip(cand_plans, args.fids, strict=True) for i in range(len(archs))
     ]
-    keys = [_run_key(p, archs[i]["spec"], role) for p, i, role, _ in todo]
+    keys = [runfile.run_key(p, archs[i]["spec"], role) for p, i, role, _ in todo]
     missing = [(k, t) for k, t in zip(keys, todo, strict=True) if k not in runs]
     print(f"calibration {path}: {len(todo)} runs, {len(missing)} to train", flush=True)
     start = time.perf_counter()
     if not args.dry_run:
         for n, (key, (plan, i, role, test)) in enumerate(missing, 1):
             with claim(out / "locks" / f"{key}.lock") as mine:
-                if not mine or key in read_runs(path):  # another worker trains it, or has trained it
+                if not mine or key in runfile.read_runs(path):  # another worker trains it, or has trained it
                     continue
                 print(f"[{n}/{len(missing)}] {role}: network {i + 1}/{len(archs)} "
                       f"({archs[i]['macs'] / 1e6:.1f} M MACs), seed {plan.seed}", flush=True)  # fmt: skip
@@ -315,10 +248,10 @@ def main(argv: list[str] | None = None) -> int:
                     "arch": i,
                     "role": role,
                     "seed": plan.seed,
-                    **_train(plan, archs[i]["spec"], out, key, test=test),
+                    **runfile.train(plan, archs[i]["spec"], out, key, test=test),
                 }
                 save()
-        runs.update(read_runs(path))  # the other workers' runs
+        runs.update(runfile.read_runs(path))  # the other workers' runs
     doc.update(summarise(args, archs, runs, ref_plans, cand_plans))
     save()
     report(doc, time.perf_counter() - start, path, written=not args.dry_run)
@@ -336,7 +269,7 @@ def summarise(
     from finished runs; a candidate with missing runs is listed without statistics)."""
 
     def acc(plan: SearchPlan, i: int, role: str) -> float | None:
-        r = runs.get(_run_key(plan, archs[i]["spec"], role))
+        r = runs.get(runfile.run_key(plan, archs[i]["spec"], role))
         return None if r is None else r["accuracy"]
 
     seed0 = [acc(ref_plans[0], i, "reference") for i in range(len(archs))]
@@ -356,7 +289,7 @@ def summarise(
     cands = []
     for plan, fid in zip(cand_plans, args.fids, strict=True):
         role = label(fid)
-        rows = [runs.get(_run_key(plan, a["spec"], role)) for a in archs]
+        rows = [runs.get(runfile.run_key(plan, a["spec"], role)) for a in archs]
         entry: dict[str, Any] = {"label": role, "fidelity": fid, "signature": plan.calibration_signature()}
         if complete and all(rows):
             accs = [r["accuracy"] for r in rows]

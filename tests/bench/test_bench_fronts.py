@@ -11,7 +11,8 @@ import threading
 import pytest
 
 import nas.fit
-from experiments.bench import fidelity, fronts
+from experiments.bench import fronts
+from nas import runfile
 
 
 def test_bad_methods_and_budgets_fail_before_compute():
@@ -62,7 +63,7 @@ def test_three_methods_searched_then_scored_at_the_reference_then_resumed(tmp_pa
             held.set()
             release.wait(10)
             doc["runs"][key] = theirs
-            fidelity.merge_save(cal, doc)
+            runfile.merge_save(cal, doc)
             fcntl.flock(fh, fcntl.LOCK_UN)
 
     helper = threading.Thread(target=other_process)
