@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 import nas.fit
 from nas.config import CONF_DIR
-from nas.search.followups import estimate_seconds, reference_models, run_baselines
+from nas.search.followups import estimate_seconds, reference_models, run_baselines, timed_estimate
 from nas.search.plan import SearchPlan
 
 
@@ -93,3 +93,18 @@ def test_each_space_is_compared_with_the_reference_networks_of_its_family(space,
     families = OmegaConf.load(CONF_DIR / "space" / f"{space}.yaml")["family"]
     names = {name for name, _ in reference_models(list(families))}
     assert expected <= names, sorted(names)
+
+
+def test_the_timed_estimate_scales_the_median_trial_by_the_ratio_of_timed_training_steps(search_cfg):
+    # The MAC-based fit read preact_resnet18's 150 s as 43 s; one timed step of each network does not
+    # extrapolate: the same network as the median trial is estimated at about its time, a 20x wider one above.
+    plan = SearchPlan.from_cfg(search_cfg("data.batch_size=64"))
+    small = plan.space.compile({"act": "relu", "width_0": 4, "width_1": 4, "pool": "avg"})
+    big = {**small, "stages": [{**st, "channels": 160} for st in small["stages"]]}
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for seconds in (5.0, 10.0, 100.0):
+        study.add_trial(optuna.trial.create_trial(
+            values=[0.5, 1.0], user_attrs={"macs": 1, "train_time_s": seconds, "spec": small}))  # fmt: skip
+    assert 10.0 / 2 < timed_estimate(plan, study, small) < 10.0 * 2
+    assert timed_estimate(plan, study, big) > 10.0 * 3
+    assert timed_estimate(plan, optuna.create_study(directions=["maximize", "minimize"]), small) is None
