@@ -189,7 +189,7 @@ def run_ablation(
         paths = write_report(result, out_dir, title=group)
         rows, columns = table_rows(result), COLUMNS
         echo(markdown(rows, metric=metric, confidence=result["confidence"]))
-    echo(f"report: {paths['md']} (+ .csv, .png); runs cached in {cache.root}")
+    echo(f"report: {paths['md']} (+ .csv, .json, .png); runs cached in {cache.root}")
     if not sweep:
         hint = log_summary(
             rows, columns, logger_cfg=cfg.get("logger") or {}, group=group, out_dir=out_dir, plot=paths["png"],

@@ -52,7 +52,8 @@ def collect_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
 
 
 def write_sweep_reports(sweep_dir: Path, logger_cfg: dict[str, Any] | None = None) -> list[Path]:
-    """Write sweep.{csv,md,png} (sweep-<i>.* when the sweep made several comparisons); returns the Markdown paths."""
+    """Write sweep.{csv,md,json,png} (sweep-<i>.* when the sweep made several comparisons); returns the Markdown
+    paths."""
     from experiments.ablation.report import COLUMNS, table_rows, write_report
     from experiments.ablation.tracking import log_summary
 
@@ -69,7 +70,7 @@ def write_sweep_reports(sweep_dir: Path, logger_cfg: dict[str, Any] | None = Non
         paths = write_report(res, sweep_dir, stem=stem, title=title)
         written.append(paths["md"])
         print(paths["md"].read_text())
-        print(f"sweep report: {paths['md']} (+ .csv, .png)")
+        print(f"sweep report: {paths['md']} (+ .csv, .json, .png)")
         hint = log_summary(
             table_rows(res), COLUMNS, logger_cfg=logger_cfg or {}, group=res.get("name", "ablate"),
             out_dir=sweep_dir, plot=paths["png"],

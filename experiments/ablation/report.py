@@ -1,4 +1,7 @@
-"""Ablation tables (CSV, Markdown) and plots (PNG: accuracy and delta bars with confidence intervals)."""
+"""Ablation tables (CSV, Markdown, JSON) and plots (PNG: accuracy and delta bars with confidence intervals).
+
+A table is one family of tests: its p-values are adjusted together (Benjamini-Hochberg q-values) and a row is
+significant when its q-value is below 1 - confidence."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.ablation.stats import paired, summarize
+from experiments.ablation.stats import fdr_q_values, paired, summarize
+from nas.tracking import write_json
 
 COLUMNS = (
     "arm",
@@ -24,6 +28,8 @@ COLUMNS = (
     "delta_ci_low",
     "delta_ci_high",
     "p_value",
+    "q_value",
+    "significant",
     "n_paired",
     "params",
     "macs",
@@ -55,7 +61,8 @@ def arm_status(arm: dict[str, Any], seeds: int, *, baseline: bool = False) -> st
 
 
 def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per arm (baseline first): accuracy mean and t-CI, paired delta vs the baseline and its p-value."""
+    """One row per arm (baseline first): accuracy mean and t-CI, paired delta vs the baseline, its p-value, the
+    q-value over the table's comparisons and whether it is significant at that (see `adjust`)."""
     conf = float(result.get("confidence", 0.95))
     seeds = int(result.get("seeds", 0))
     base = result["baseline"]
@@ -91,7 +98,35 @@ def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                        n_paired=pr.n, note="; ".join(n for n in (s.note, pr.note) if n))  # fmt: skip
         row["meta"] = arm.get("meta", {})
         rows.append(row)
+    return adjust(rows, conf)
+
+
+def adjust(rows: list[dict[str, Any]], confidence: float) -> list[dict[str, Any]]:
+    """Set each row's `q_value` (Benjamini-Hochberg, over the rows' distinct comparisons) and `significant`
+    (q < 1 - confidence); returns `rows`.
+
+    The family is every comparison with a p-value, each configuration once: suite rows that map to the same
+    overrides are one test, not several. A row without a p-value (the baseline, no spread) has no q-value and
+    is never significant.
+    """
+    tests: dict[Any, float] = {}
+    for r in rows:
+        if _finite(r.get("p_value")):
+            tests.setdefault(_test_id(r), r["p_value"])
+    q_of = dict(zip(tests, fdr_q_values(list(tests.values())), strict=True))
+    for r in rows:
+        q = q_of[_test_id(r)] if _finite(r.get("p_value")) else math.nan
+        r["q_value"] = q
+        r["significant"] = math.isfinite(q) and q < 1 - confidence
     return rows
+
+
+def _test_id(row: dict[str, Any]) -> Any:
+    return row["key"] if row.get("key") is not None else ("arm", row["arm"])
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 # ---------------------------------------------------------------------------------------------- formatting
@@ -141,18 +176,34 @@ def markdown(rows: Sequence[dict[str, Any]], *, metric: str, confidence: float, 
     c = int(round(100 * confidence))
     lines = [f"## {title}", ""] if title else []
     lines += [
-        f"| arm | {metric} % ({c} % CI) | Δ vs baseline, pp ({c} % CI) | p (paired t) | n | params | MACs "
-        "| latency | status |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| arm | {metric} % ({c} % CI) | Δ vs baseline, pp ({c} % CI) | p (paired t) | q (FDR) | n | params "
+        "| MACs | latency | status |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['arm']} | {pm(r['mean'], r['ci_low'], r['ci_high'])} "
             f"| {pm(r['delta'], r['delta_ci_low'], r['delta_ci_high'], signed=True)} | {fmt_p(r['p_value'])} "
-            f"| {r['n']} | {human(r['params'])} | {human(r['macs'])} | {fmt_latency(r['latency'], r['latency_unit'])} "
-            f"| {r['status']} |"
+            f"| {fmt_q(r)} | {r['n']} | {human(r['params'])} | {human(r['macs'])} "
+            f"| {fmt_latency(r['latency'], r['latency_unit'])} | {r['status']} |"
         )
+    lines += ["", fdr_legend(rows, confidence)]
     return "\n".join(lines + notes(rows)) + "\n"
+
+
+def fmt_q(row: dict[str, Any]) -> str:
+    """The row's q-value, with `*` when it is significant."""
+    return fmt_p(row.get("q_value", math.nan)) + (" *" if row.get("significant") else "")
+
+
+def fdr_legend(rows: Sequence[dict[str, Any]], confidence: float) -> str:
+    """What q and `*` mean, with the size of the family the p-values were adjusted over."""
+    n = len({_test_id(r) for r in rows if _finite(r.get("p_value"))})
+    level = f"{1 - confidence:.2g}"
+    return (
+        f"q: the p-value adjusted for the table's {n} comparison{'s' if n != 1 else ''} (Benjamini-Hochberg false "
+        f"discovery rate); `*`: significant, q < {level}."
+    )
 
 
 def notes(rows: Sequence[dict[str, Any]], name: str = "arm") -> list[str]:
@@ -222,14 +273,28 @@ def plot(
     plt.close(fig)
 
 
+def write_table_json(
+    result: dict[str, Any], rows: Sequence[dict[str, Any]], path: Path, columns: Sequence[str] = COLUMNS
+) -> None:
+    """The result record (its per-seed values) with the table beside it: `table`, the CSV's rows (null for an
+    undefined value)."""
+    table = [{k: _json_cell(r.get(k)) for k in columns} for r in rows]
+    write_json(path, {**result, "table": table})
+
+
+def _json_cell(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
 def write_report(
     result: dict[str, Any], out_dir: Path, *, stem: str = "ablation", title: str = ""
 ) -> dict[str, Path]:
-    """Write <stem>.csv, <stem>.md and <stem>.png for an ablation result; returns their paths."""
+    """Write <stem>.csv, <stem>.md, <stem>.json and <stem>.png for an ablation result; returns their paths."""
     rows = table_rows(result)
     metric, conf = result["metric"], float(result["confidence"])
-    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("csv", "md", "png")}
+    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("csv", "md", "json", "png")}
     write_csv(rows, paths["csv"])
+    write_table_json(result, rows, paths["json"])
     text = markdown(rows, metric=metric, confidence=conf, title=title)
     text += (
         f"\n{result.get('seeds')} seeds per arm; Δ and p from the paired t-test over seeds both arms finished; "

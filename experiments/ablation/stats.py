@@ -1,4 +1,5 @@
-"""Small-sample statistics for ablations: mean with a t-interval, paired differences and the paired t-test.
+"""Small-sample statistics for ablations: mean with a t-interval, paired differences and the paired t-test,
+and the false-discovery-rate control of a table of such tests.
 
 With 3-5 seeds per arm the normal approximation is badly optimistic (z = 1.96 vs t = 4.30 at 2 degrees of
 freedom), so every interval here uses Student's t. Arms are compared *paired* by seed: seed k gives both arms
@@ -9,6 +10,11 @@ No spread is not certainty. Accuracies lie on a grid (1/10,000 for a 10,000-imag
 seeds can give exactly equal values, or exactly equal paired differences, by chance. The sample variance is
 then 0, which would make a zero-width interval, t = inf and p = 0: a "significant" result from one number
 repeated. Such a case is reported as undefined (no interval, no t, no p-value) with a note saying why.
+
+Many rows, many chances. A suite of 71 comparisons at p < 0.05 expects about 3.5 "significant" rows from noise
+alone, so a table's p-values are adjusted together (Benjamini-Hochberg: the expected share of false discoveries
+among the rows called significant stays below the level) and a row is significant when its q-value is below
+1 - confidence.
 """
 
 from __future__ import annotations
@@ -61,7 +67,8 @@ class Paired:
 
     @property
     def significant(self) -> bool:
-        """Whether the interval of the mean difference excludes 0 (never when it is undefined)."""
+        """Whether the interval of the mean difference excludes 0 (never when it is undefined). One comparison
+        alone: a table of several judges its rows by their FDR-adjusted q-values (`fdr_q_values`)."""
         low, high = self.delta.low, self.delta.high
         return math.isfinite(low) and math.isfinite(high) and (low > 0 or high < 0)
 
@@ -128,3 +135,17 @@ def paired(baseline: Mapping[int, float], variant: Mapping[int, float], confiden
     t = delta.mean / (delta.sd / math.sqrt(n))
     p = float(2 * _st.t.sf(abs(t), n - 1))
     return Paired(n, delta, t, p, seeds)
+
+
+def fdr_q_values(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg q-values (FDR-adjusted p-values) of one family of tests, by scipy's
+    `false_discovery_control`. An undefined p-value (NaN: no spread, too few seeds) stays NaN and is not a
+    member of the family: it is no test."""
+    ps = [float(p) for p in p_values]
+    tested = [i for i, p in enumerate(ps) if math.isfinite(p)]
+    out = [math.nan] * len(ps)
+    if tested:
+        qs = _st.false_discovery_control([ps[i] for i in tested], method="bh")
+        for i, q in zip(tested, qs, strict=True):
+            out[i] = float(q)
+    return out

@@ -2,8 +2,8 @@
 
 A suite config (conf/suite/<name>.yaml) names a reference CSV (columns axis, variant, top1, baseline_top1,
 note) and maps each of its rows to Hydra overrides of the ablation baseline, or to a reason it cannot be run
-here. The report gives, per row, the paper's delta, ours with its confidence interval, and whether the
-signs agree.
+here. The report gives, per row, the paper's delta, ours with its confidence interval, its p-value and the
+q-value over the suite's comparisons (significant: q < 1 - confidence), and whether the signs agree.
 """
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from experiments.ablation.config import Composer
-from experiments.ablation.report import fmt_p, human, notes, pct, pm, table_rows, write_csv
+from experiments.ablation.report import (
+    fdr_legend,
+    fmt_p,
+    human,
+    notes,
+    pct,
+    pm,
+    table_rows,
+    write_csv,
+    write_table_json,
+)
 from experiments.ablation.runner import Arm, plan_arm
 from experiments.ablation.stats import EQUAL_RTOL
 
@@ -130,11 +140,7 @@ def suite_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         meta = r.get("meta", {})
         is_base = r.get("key") is not None and r.get("key") == base_key
         status = "baseline" if is_base else r["status"]
-        significant = (
-            not is_base
-            and math.isfinite(r["delta_ci_low"])
-            and (r["delta_ci_low"] > 0 or r["delta_ci_high"] < 0)
-        )
+        significant = not is_base and r["significant"]  # after FDR control over the suite (report.adjust)
         agree = "baseline" if is_base else sign_agreement(meta.get("paper_delta", 0.0), r["delta"])
         out.append({
             **r,
@@ -160,6 +166,7 @@ SUITE_COLUMNS = (
     "delta_ci_low",
     "delta_ci_high",
     "p_value",
+    "q_value",
     "signs_agree",
     "significant",
     "mean",
@@ -188,23 +195,23 @@ def suite_markdown(rows: Sequence[dict[str, Any]], result: dict[str, Any]) -> st
         f"Baseline {result['metric']}: {pm(base['mean'], base['ci_low'], base['ci_high'])} % "
         f"({base['n']} seeds); budget: {result.get('budget', '')}.",
         f"Signs agree in **{agree} of {len(compared)}** rows where both deltas are non-zero; "
-        f"{sig_agree} of the {len(sig)} rows whose {conf} % CI excludes 0 agree. "
+        f"{sig_agree} of the {len(sig)} rows significant after false-discovery-rate control agree. "
         f"{len(skipped)} rows not run (reasons below).",
         "",
-        f"| paper axis | variant | paper Δ pp | our overrides | our Δ pp ({conf} % CI) | p | signs agree | "
+        f"| paper axis | variant | paper Δ pp | our overrides | our Δ pp ({conf} % CI) | p | q (FDR) | signs agree | "
         "params | MACs | status |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ours = pm(r["delta"], r["delta_ci_low"], r["delta_ci_high"], signed=True)
         agree_txt = r["signs_agree"] + (" *" if r["significant"] else "")
         lines.append(
             f"| {r['paper_axis']} | {r['paper_variant']} | {pct(r['paper_delta'], signed=True)} "
-            f"| {r['overrides'] or ('(baseline)' if r['status'] == 'baseline' else '–')} | {ours} | {fmt_p(r['p_value'])} | {agree_txt} "
-            f"| {human(r['params'])} | {human(r['macs'])} | {r['status']} |"
+            f"| {r['overrides'] or ('(baseline)' if r['status'] == 'baseline' else '–')} | {ours} | {fmt_p(r['p_value'])} "
+            f"| {fmt_p(r['q_value'])} | {agree_txt} | {human(r['params'])} | {human(r['macs'])} | {r['status']} |"
         )
-    lines += ["", f"`*`: our {conf} % CI excludes 0. Paper Δ = top1 − baseline_top1 of the reference table; "
-              "ours = paired mean difference over seeds."]  # fmt: skip
+    lines += ["", fdr_legend(rows, float(result["confidence"])) + " Paper Δ = top1 − baseline_top1 of the "
+              "reference table; ours = paired mean difference over seeds."]  # fmt: skip
     lines += notes(rows, name="arm")
     return "\n".join(lines) + "\n"
 
@@ -235,10 +242,11 @@ def suite_plot(rows: Sequence[dict[str, Any]], path: Path, *, confidence: float)
 
 
 def write_suite_report(result: dict[str, Any], out_dir: Path, stem: str = "suite") -> dict[str, Path]:
-    """<stem>.csv, <stem>.md and <stem>.png of a suite result."""
+    """<stem>.csv, <stem>.md, <stem>.json and <stem>.png of a suite result."""
     rows = suite_rows(result)
-    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("csv", "md", "png")}
+    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("csv", "md", "json", "png")}
     write_csv(rows, paths["csv"], SUITE_COLUMNS)
+    write_table_json(result, rows, paths["json"], SUITE_COLUMNS)
     paths["md"].write_text(suite_markdown(rows, result))
     suite_plot(rows, paths["png"], confidence=float(result["confidence"]))
     return paths

@@ -47,11 +47,12 @@ def axis_tags(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def arm_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per-arm summary keys: mean/<arm>, delta/<arm>, p_value/<arm> and the CIs as [low, high]."""
+    """Per-arm summary keys: mean/<arm>, delta/<arm>, p_value/<arm>, q_value/<arm> (FDR-adjusted) and the CIs as
+    [low, high]."""
     out: dict[str, Any] = {}
     for r in rows:
         name = _label(r)
-        for field in ("mean", "delta", "p_value"):
+        for field in ("mean", "delta", "p_value", "q_value"):
             if _finite(r.get(field)):
                 out[f"{field}/{name}"] = float(r[field])
         for field, (lo, hi) in (

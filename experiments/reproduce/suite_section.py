@@ -20,7 +20,7 @@ from typing import Any
 
 from experiments.ablate import plan, result_header
 from experiments.ablation.cache import RunCache
-from experiments.ablation.report import fmt_p, human, pct, pm
+from experiments.ablation.report import fdr_legend, fmt_p, human, pct, pm
 from experiments.ablation.runner import arm_latency, arm_result, cached_records, unique_arms
 from experiments.ablation.suite import suite_plot, suite_rows
 
@@ -99,7 +99,8 @@ def suite_from_cache(cfg: dict[str, Any], overrides: Sequence[str]) -> SuiteStat
 
 
 def agreement(rows: Sequence[dict[str, Any]], *, min_paper: float = MIN_PAPER_EFFECT) -> tuple[int, int]:
-    """(agree, compared) over rows whose paper effect exceeds `min_paper` and whose own CI excludes 0."""
+    """(agree, compared) over rows whose paper effect exceeds `min_paper` and whose own delta is significant after
+    false-discovery-rate control over the suite."""
     counted = [
         r for r in rows
         if r["signs_agree"] in ("yes", "no") and r["significant"] and abs(r["paper_delta"]) > min_paper
@@ -203,24 +204,28 @@ def suite_markdown(state: SuiteState, *, budget: Sequence[str], cache_dir: str, 
     lines += [
         "",
         f"Signs agree in **{sum(r['signs_agree'] == 'yes' for r in signs)} of {len(signs)}** rows where both deltas are "
-        f"non-zero. Where the paper's effect exceeds {100 * MIN_PAPER_EFFECT:.0f} pp and our {conf} % CI excludes 0: "
+        f"non-zero. Where the paper's effect exceeds {100 * MIN_PAPER_EFFECT:.0f} pp and ours is significant after "
+        "false-discovery-rate control: "
         f"**{agree} of {compared}** agree" + (f" ({100 * agree / compared:.0f} %)." if compared else "."),
         "",
-        f"| paper axis | variant | paper Δ pp | our overrides | our Δ pp ({conf} % CI) | p | n | signs agree | params | MACs | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| paper axis | variant | paper Δ pp | our overrides | our Δ pp ({conf} % CI) | p | q (FDR) | n | signs agree "
+        "| params | MACs | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ours = pm(r["delta"], r["delta_ci_low"], r["delta_ci_high"], signed=True)
         base = r["status"].startswith("baseline") or r["status"].endswith("(baseline)")
         lines.append(
             f"| {r['paper_axis']} | {r['paper_variant']} | {pct(r['paper_delta'], signed=True)} "
-            f"| {r['overrides'] or ('(baseline)' if base else '–')} | {ours} | {fmt_p(r['p_value'])} | {r['n_paired']} "
+            f"| {r['overrides'] or ('(baseline)' if base else '–')} | {ours} | {fmt_p(r['p_value'])} | {fmt_p(r['q_value'])} "
+            f"| {r['n_paired']} "
             f"| {r['signs_agree'] + (' *' if r['significant'] else '')} | {human(r['params'])} | {human(r['macs'])} "
             f"| {r['status']} |"
         )
     lines += [
         "",
-        f"`*`: our {conf} % CI excludes 0. Paper Δ = top1 − baseline_top1 of the reference table (ImageNet); ours = "
+        fdr_legend(rows, float(res["confidence"]))
+        + " Paper Δ = top1 − baseline_top1 of the reference table (ImageNet); ours = "
         "paired mean difference over the seeds both arms have. `not applicable`: the row needs data this dataset "
         "lacks (colour); `not reproduced`: the mapping has no equivalent here (reason given).",
     ]

@@ -12,7 +12,7 @@ import pytest
 
 from experiments.ablate import run_ablation
 from experiments.ablation.config import composer, plain
-from experiments.ablation.report import pm
+from experiments.ablation.report import fmt_p, pm
 from experiments.profile import load_models, run_profile
 from experiments.reproduce import HUMAN_BEGIN, HUMAN_END, PLACEHOLDER, main
 
@@ -54,7 +54,7 @@ def table(text):
     out = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 11 and cells[0] not in ("paper axis", "---"):
+        if len(cells) == 12 and cells[0] not in ("paper axis", "---"):
             out[f"{cells[0]}/{cells[1]}"] = cells
     return out
 
@@ -101,11 +101,12 @@ def test_the_table_holds_the_suites_own_numbers_and_marks_missing_and_inapplicab
         signed=True,
     )
     assert rows["pooling/avg"][2] == "-3.60" and rows["pooling/avg"][4] == ours
-    assert rows["pooling/avg"][7].removesuffix(" *") == avg["signs_agree"] and rows["pooling/avg"][10] == "ok"
-    assert rows["pooling/max"][10] == "baseline"
-    assert rows["dropout/0.3"][10] == "missing 2/2 seeds" and rows["dropout/0.3"][4] == "–"
-    assert rows["colorspace/ycrcb"][10].startswith("not reproduced")
-    assert rows["colorspace/learned_16_3"][10].startswith("not applicable")
+    assert rows["pooling/avg"][6] == fmt_p(float(avg["q_value"] or "nan"))  # beside p, over the suite's tests
+    assert rows["pooling/avg"][8].removesuffix(" *") == avg["signs_agree"] and rows["pooling/avg"][11] == "ok"
+    assert rows["pooling/max"][11] == "baseline"
+    assert rows["dropout/0.3"][11] == "missing 2/2 seeds" and rows["dropout/0.3"][4] == "–"
+    assert rows["colorspace/ycrcb"][11].startswith("not reproduced")
+    assert rows["colorspace/learned_16_3"][11].startswith("not applicable")
     # 3 configurations (baseline, avg pooling, dropout 0.3) x 2 seeds; the dropout row's 2 runs are missing
     assert (found["runs_total"], found["runs_missing"], found["rows_missing"]) == (6, 2, 1)
     text = path.read_text()
