@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # How long a worker waits for another worker that has just created the study to record its identity (s).
 IDENTITY_WAIT_S = 10.0
+# The key under which `latency_identity` hands the device fingerprint's readable fields to `study_identity`.
+MACHINE = "machine"
 
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -139,24 +141,35 @@ def study_identity(
     latency: Mapping[str, Any],
     training: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a study is for; stored on creation, compared on resume. `training`: optimiser and metric."""
-    return {
+    """What a study is for; stored on creation, compared on resume. `training`: optimiser and metric.
+
+    The latency device's readable fields (`latency_identity`'s MACHINE) are kept beside it as `latency_machine`
+    for messages, not compared: the fingerprint key in `latency` holds them.
+    """
+    latency = dict(latency)
+    machine = latency.pop(MACHINE, None)
+    out = {
         "space": space.name,
         "space_hash": space.hash(),
         "objectives": list(objectives),
         "fidelity": dict(fidelity),
         "data": data,
-        "latency": dict(latency),
+        "latency": latency,
         "training": dict(training or {}),
     }
+    if machine:
+        out["latency_machine"] = dict(machine)
+    return out
 
 
 def latency_identity(latency_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The latency mode and, for timed modes, the device fingerprint: a study never mixes devices."""
+    """The latency mode and, for timed modes, the device fingerprint: a study never mixes devices (and under
+    MACHINE the fingerprint's readable fields, which `study_identity` keeps apart)."""
     cfg = LatencyConfig.from_cfg(latency_cfg)
     if cfg.mode in ("macs", "params"):
         return {"mode": cfg.mode}
-    return {"mode": cfg.mode, "device": device_fingerprint(cfg).key, "batch_size": cfg.batch_size}
+    fp = device_fingerprint(cfg)
+    return {"mode": cfg.mode, "device": fp.key, "batch_size": cfg.batch_size, MACHINE: fp.info}
 
 
 def open_study(
@@ -220,6 +233,10 @@ def check_identity(study: optuna.Study, identity: Mapping[str, Any]) -> None:
         "latency": "latency device",
         "training": "training (data, optimiser, trainer, seed, device, metric)",
     }
+    if [k for k in what if _norm(stored.get(k)) != _norm(identity.get(k))] == ["latency"]:
+        machine = _other_machine(study, stored, identity)
+        if machine:
+            raise ValueError(machine)
     diffs = []
     for key, label in what.items():
         if _norm(stored.get(key)) != _norm(identity.get(key)):
@@ -239,6 +256,36 @@ def check_identity(study: optuna.Study, identity: Mapping[str, Any]) -> None:
             + "\nUse a new study_name=<name> for this search (or run "
             "the original configuration to resume the study)."
         )
+
+
+def _other_machine(study: optuna.Study, stored: Mapping[str, Any], identity: Mapping[str, Any]) -> str | None:
+    """The refusal of a worker whose latency entry differs from the study's only by the device fingerprint (a
+    SLURM partition with several CPU models), saying what to do; None when more than the device differs."""
+    old, new = dict(stored.get("latency") or {}), dict(identity.get("latency") or {})
+    if "device" not in old or _norm({**old, "device": None}) != _norm({**new, "device": None}):
+        return None
+    theirs = stored.get("latency_machine")
+    # A study made before the machine was stored beside its identity: a timed trial's record of it, if any.
+    for t in study.get_trials(deepcopy=False) if theirs is None else ():
+        a = t.user_attrs
+        if a.get("device_key") == old["device"] and isinstance(a.get("device"), Mapping):
+            theirs = a["device"]
+            break
+    mine = identity.get("latency_machine") or {}
+    if theirs:
+        fields = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+        differ = "\n  ".join(f"{k}: study {theirs.get(k)!r}, this worker {mine.get(k)!r}" for k in fields)
+    else:
+        differ = f"device fingerprint: study {old['device']}, this worker {new['device']} ({mine.get('cpu')})"
+    return (
+        f"study {study.study_name!r} has its latencies ({old.get('mode')}) from another machine, and latencies "
+        f"of two machines are not comparable, so this worker cannot add trials to it:\n  {differ}\n"
+        "Run every worker of the study on one CPU model (and GPU model for latency=cuda) with the same torch and "
+        "runtime: under SLURM, pin the array to one node type with hydra.launcher.constraint=<feature> (sbatch "
+        "--constraint; sinfo -o '%N %f' lists each node's features) or a partition of identical nodes. Or "
+        "search with a latency that does not depend on the machine, latency.mode=macs (or params), under a new "
+        "study_name."
+    )
 
 
 def _differing(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> tuple[dict, dict]:
