@@ -4,10 +4,22 @@ training, which is queued to run again), the second stops at once."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """Ctrl-C, SIGTERM and, in a submitit job (hydra/launcher=slurm), the signal submitit has SLURM send
+    `signal_delay_s` before the time limit (USR2 unless SUBMITIT_PREEMPT_SIGNAL names another): submitit's own
+    handler would raise inside training and fail the trial instead of queueing it again."""
+    found = [signal.SIGINT, signal.SIGTERM]
+    if os.environ.get("SUBMITIT_EXECUTOR"):
+        name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2").upper().removeprefix("SIG")
+        found += [s for s in signal.Signals if s.name == f"SIG{name}" and s not in found]
+    return tuple(found)
 
 
 class StopRequested(Exception):
@@ -15,10 +27,8 @@ class StopRequested(Exception):
 
 
 class InterruptGuard:
-    """First Ctrl-C (or SIGTERM, e.g. a SLURM time limit or preemption): stop after the current trial's
-    bookkeeping, interrupting its training, which is queued to run again; the second: now."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    """First Ctrl-C (or SIGTERM, e.g. a SLURM time limit or preemption; `stop_signals`): stop after the current
+    trial's bookkeeping, interrupting its training, which is queued to run again; the second: now."""
 
     def __init__(self, notify: Any = print) -> None:
         self.requested = False
@@ -29,7 +39,7 @@ class InterruptGuard:
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
+            for sig in stop_signals():
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 

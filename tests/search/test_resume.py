@@ -150,3 +150,29 @@ def test_a_run_cut_after_its_last_saved_epoch_resumes_to_its_metrics(compose, tm
     assert again.resumed_epoch == 2
     assert again.metrics["val/acc"] == pytest.approx(whole.metrics["val/acc"], abs=1e-6)
     assert again.metrics["val/acc_best"] == pytest.approx(whole.metrics["val/acc_best"], abs=1e-6)
+
+
+def test_the_time_limit_warning_of_a_submitit_job_interrupts_the_trial(search_cfg, tmp_path, monkeypatch):
+    """hydra/launcher=slurm: submitit has SLURM send USR2 `signal_delay_s` before the time limit, and its own
+    handler would raise inside training (the trial FAILed, counted, never run again). The search stops as on
+    SIGTERM instead: the trial is interrupted and queued again, and its epochs so far wait in resume/."""
+
+    def warned(cfg, **kwargs):
+        os.kill(os.getpid(), signal.SIGUSR2)
+        raise AssertionError("the handler should have stopped training")
+
+    def submitit(signum, frame):  # what submitit's handler does at a time limit with max_num_timeout=0
+        raise RuntimeError("Job not requeued because: timed-out too many times.")
+
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    monkeypatch.setattr(nas.fit, "fit", warned)
+    previous = signal.signal(signal.SIGUSR2, submitit)
+    try:
+        result = run_search(search_cfg("n_trials=1", "latency.mode=macs"), study_dir=tmp_path / "study")
+        assert signal.getsignal(signal.SIGUSR2) is submitit  # restored
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert result.interrupted and result.stopped == "terminated (SIGUSR2)"
+    interrupted, queued = trials(tmp_path / "study")
+    assert interrupted.user_attrs["interrupted"] and interrupted.state == TrialState.FAIL
+    assert queued.state == TrialState.WAITING and queued.system_attrs["fixed_params"] == interrupted.params
