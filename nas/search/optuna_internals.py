@@ -6,15 +6,27 @@ search's tests (tests/search, tests/scale), which fail when a private name moves
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import optuna
+
+# `compute_hypervolume` has no public name (Optuna uses it for its hypervolume history and its samplers): the
+# exact hypervolume in any number of objectives (WFG), for fronts of more than two.
+from optuna._hypervolume import compute_hypervolume
 from optuna.storages import BaseStorage
 
 # `is_heartbeat_enabled` / `get_heartbeat_thread` have no public name: `Study.optimize` starts the heartbeat
 # thread itself, while an ask / tell loop (ours) must start it for each trial.
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import FrozenTrial
+
+
+def n_objective_hypervolume(points: Sequence[Sequence[float]], reference: Sequence[float]) -> float:
+    """The exact hypervolume of minimised `points`, each no worse than `reference` in every objective
+    (nas.search.pareto.hypervolume handles directions and drops the points outside the reference box)."""
+    return float(compute_hypervolume(np.asarray(points, dtype=float), np.asarray(reference, dtype=float)))
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:

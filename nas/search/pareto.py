@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nas.search.objectives import ATTR_OF, OBJECTIVES
+from nas.search.optuna_internals import n_objective_hypervolume
 
 
 def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
@@ -56,18 +57,19 @@ def front_indices(points: Sequence[Sequence[float]], directions: Sequence[str]) 
 def hypervolume(
     points: Sequence[Sequence[float]], directions: Sequence[str], reference: Sequence[float]
 ) -> float:
-    """Area (1 or 2 objectives) dominated by `points` and bounded by `reference` (a point worse than all).
+    """Volume dominated by `points` and bounded by `reference` (a point worse than all), in any number of
+    objectives: 1 or 2 by an exact sweep here, more by Optuna's exact WFG algorithm.
 
     Points not strictly better than the reference in every objective add nothing.
     """
-    if len(directions) > 2:
-        raise ValueError("hypervolume is implemented for 1 or 2 objectives")
     sign = [-1.0 if d == "maximize" else 1.0 for d in directions]
     ref = [r * s for r, s in zip(reference, sign, strict=True)]
     pts = [[v * s for v, s in zip(p, sign, strict=True)] for p in points]  # all minimised now
     pts = [p for p in pts if all(v < r for v, r in zip(p, ref, strict=True))]
     if not pts:
         return 0.0
+    if len(ref) > 2:
+        return n_objective_hypervolume(pts, ref)
     if len(ref) == 1:
         return ref[0] - min(p[0] for p in pts)
     area, best_y = 0.0, ref[1]
@@ -76,6 +78,28 @@ def hypervolume(
             area += (ref[0] - x) * (best_y - y)
             best_y = y
     return area
+
+
+def hypervolume_history(
+    recs: Sequence[Mapping[str, Any]], dims: Sequence[str], reference: Sequence[float]
+) -> dict[int, float]:
+    """Trial number -> the hypervolume of the front of the trials up to and including it (in trial-number
+    order, as Optuna's hypervolume history), against the study's fixed `reference`: non-decreasing.
+
+    Only the records `front` admits count (trained COMPLETE trials with every quantity finite); the front is
+    kept as it grows, so each step costs a front of the front plus one point, not a front of every trial.
+    """
+    dirs = [OBJECTIVES[d] for d in dims]
+    kept: list[list[float]] = []
+    value, out = 0.0, {}
+    for r in sorted(recs, key=lambda r: r["trial"]):
+        p = [r.get(ATTR_OF[d]) for d in dims]
+        if trained(r) and all(_finite(v) for v in p):
+            kept.append([float(v) for v in p])
+            kept = [kept[i] for i in front_indices(kept, dirs)]
+            value = hypervolume(kept, dirs, reference)
+        out[int(r["trial"])] = value
+    return out
 
 
 def state_of(trial: Any) -> str:
@@ -108,6 +132,8 @@ def records(trials: Sequence[Any]) -> list[dict[str, Any]]:
                 "macs": a.get("macs"),
                 "train_time_s": a.get("train_time_s"),
                 "reused_from": a.get("reused_from"),
+                # the textbook network an enqueued trial came from (e.g. "resnet20"); None for a sampled one
+                "reference": a.get("reference"),
                 "reason": a.get("reason", ""),
                 "params": dict(t.params),
                 "spec": a.get("spec"),
@@ -160,14 +186,14 @@ def dominated_by(
 def front_hypervolume(
     front: Sequence[Mapping[str, Any]], dims: Sequence[str], reference: Sequence[float]
 ) -> dict[str, Any] | None:
-    """{value, reference} of a two-dimensional front against the study's fixed `reference` point
-    (nas.search.study.hypervolume_reference); None without a front or for other dims.
+    """{value, reference} of a front over `dims` (two or more) against the study's fixed `reference` point
+    (nas.search.study.hypervolume_reference); None without a front.
 
     The reference is the study's, never the front's own worst point: with a fixed reference the value is
     Pareto-compliant (a point that dominates another never lowers it) and comparable across resumes.
     """
     pts = [[float(r[ATTR_OF[d]]) for d in dims] for r in front]
-    if not pts or len(dims) != 2:
+    if not pts:
         return None
     value = hypervolume(pts, [OBJECTIVES[d] for d in dims], reference)
     return {"value": value, "reference": [float(v) for v in reference]}

@@ -131,3 +131,73 @@ def test_the_chance_test_is_a_one_sided_binomial_test(accuracy, n, trained):
     assert (why is None) == trained
     if not trained:
         assert "not trained" in why and f"{n} validation images" in why and "1/10" in why
+
+
+def test_hypervolume_of_three_objectives_is_the_volume_of_the_union_of_boxes():
+    from nas.search.pareto import front_hypervolume
+
+    dirs = ["maximize", "minimize", "minimize"]
+    # boxes against (accuracy 0, latency 2, params 3): 0.9 x 1 x 2 and 0.8 x 1.5 x 1, overlapping 0.8 x 1 x 1
+    pts = [[0.9, 1.0, 1.0], [0.8, 0.5, 2.0]]
+    assert hypervolume(pts, dirs, [0.0, 2.0, 3.0]) == pytest.approx(1.8 + 1.2 - 0.8)
+    # a point outside the reference box adds nothing; a dominated one adds nothing
+    assert hypervolume([*pts, [0.95, 2.5, 0.1], [0.5, 1.5, 2.5]], dirs, [0.0, 2.0, 3.0]) == pytest.approx(2.2)
+    rows = [{"accuracy": a, "latency": lat, "n_params": p} for a, lat, p in pts]
+    hv = front_hypervolume(rows, ["accuracy", "latency", "params"], [0.0, 2.0, 3.0])
+    assert hv == {"value": pytest.approx(2.2), "reference": [0.0, 2.0, 3.0]}
+
+
+def test_the_two_objective_sweep_agrees_with_optunas_hypervolume():
+    import random
+
+    import numpy as np
+    from optuna._hypervolume import compute_hypervolume
+
+    rng = random.Random(1)
+    for _ in range(100):
+        pts = [[rng.random(), rng.random() * 4] for _ in range(rng.randint(1, 20))]
+        losses = np.array([[-a, lat] for a, lat in pts])
+        assert hypervolume(pts, ["maximize", "minimize"], [0.0, 4.0]) == pytest.approx(
+            compute_hypervolume(losses, np.array([0.0, 4.0]))
+        )
+
+
+def test_hypervolume_history_is_the_front_after_each_trial_in_trial_order():
+    from nas.search.pareto import hypervolume_history
+
+    dims, dirs, ref = ["accuracy", "latency"], ["maximize", "minimize"], [0.0, 4.0]
+    recs = [  # listed out of order, as workers finish: the history follows trial numbers
+        {"trial": 2, "state": "COMPLETE", "accuracy": 0.9, "latency": 3.0},
+        {"trial": 0, "state": "COMPLETE", "accuracy": 0.5, "latency": 1.0},
+        {"trial": 1, "state": "FAIL", "accuracy": None, "latency": None},
+        {"trial": 3, "state": "COMPLETE", "accuracy": 0.99, "latency": 0.5, "not_trained": True},
+        {"trial": 4, "state": "COMPLETE", "accuracy": 0.4, "latency": 2.0},  # dominated: adds nothing
+        {"trial": 5, "state": "COMPLETE", "accuracy": 0.95, "latency": 3.0},
+    ]
+    history = hypervolume_history(recs, dims, ref)
+    assert list(history) == [0, 1, 2, 3, 4, 5]
+    pts = lambda *ts: [[r["accuracy"], r["latency"]] for r in recs if r["trial"] in ts]  # noqa: E731
+    assert history[0] == history[1] == pytest.approx(0.5 * 3.0)
+    assert history[2] == history[3] == history[4] == pytest.approx(hypervolume(pts(0, 2), dirs, ref))
+    assert history[5] == pytest.approx(hypervolume(pts(0, 2, 4, 5), dirs, ref))
+    assert history[5] == pytest.approx(front_hypervolume_value(recs, dims, ref))
+
+
+def front_hypervolume_value(recs, dims, ref) -> float:
+    from nas.search.pareto import front_hypervolume
+
+    return front_hypervolume(front(recs, dims), dims, ref)["value"]
+
+
+def test_records_carry_the_reference_network_a_trial_came_from():
+    import optuna
+
+    from nas.search.pareto import records
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.enqueue_trial({"x": 1.0}, user_attrs={"reference": "resnet20"})
+    for _ in range(2):
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 2.0)
+        study.tell(trial, [0.5, 1.0])
+    assert [r["reference"] for r in records(study.trials)] == ["resnet20", None]
