@@ -150,7 +150,9 @@ def run_method(args: argparse.Namespace, method: str) -> list[dict[str, Any]]:
         if result.interrupted:
             raise KeyboardInterrupt
     doc = json.loads((study_dir / "front.json").read_text())
-    return [{k: r.get(k) for k in ("trial", "spec", "latency", "accuracy", "macs")} for r in doc["front"]]
+    named = doc.get("columns") or {}  # e.g. latency -> latency_ms_28px (a front.json before it: the keys)
+    keys = ("trial", "spec", "latency", "accuracy", "macs")
+    return [{k: r.get(named.get(k, k)) for k in keys} for r in doc["front"]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

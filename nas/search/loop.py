@@ -318,7 +318,7 @@ def _finish(
     weights.prune(trials)
     log_study(
         plan, study, study_dir, recs=recs, front=fr, baselines=baselines, exports=report.exports,
-        retrained=retrained, summary=report.summary, files=report.files,
+        retrained=retrained, summary=report.summary, files=report.files, echo=echo,
     )  # fmt: skip
     return SearchResult(
         study_name=plan.study_name,

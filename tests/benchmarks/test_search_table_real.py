@@ -44,7 +44,7 @@ def test_a_table_search_records_the_real_tables_values(tmp_path, monkeypatch):
         code = "".join(str(nb201.OPS.index(t[f"param.edge{k}"])) for k in range(6))
         found = table.lookup(code, dataset="cifar10", device="raspi4", epochs=200, seed=2)
         assert float(t["accuracy"]) == pytest.approx(found.accuracy)
-        assert float(t["latency"]) == pytest.approx(found.latency_ms)
+        assert float(t["latency_ms_32px"]) == pytest.approx(found.latency_ms)  # CIFAR-10's 32 px
         # the network the space renders is the benchmark's: its parameter count is the table's
         assert int(t["n_params"]) == pytest.approx(found.params_m * 1e6, rel=1e-3)
         rows.append(table.row(code))

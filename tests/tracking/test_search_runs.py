@@ -81,9 +81,15 @@ def test_summary_run_holds_table_plot_importances_and_front_artifact(tiny_search
     # the table's columns: objectives, state, spec parameters
     table = next((study_dir / "wandb").rglob("media/table/trials_*.table.json"))
     cols = json.loads(table.read_text())["columns"]
-    assert {"trial", "state", "on_front", "accuracy", "latency", "n_params", "macs", "param.act"} <= set(cols)
+    assert {"trial", "state", "on_front", "reference", "accuracy", "n_params", "param.act"} <= set(cols)
+    assert {"latency_ms_16px", "macs_16px", "hypervolume"} <= set(cols)  # costs named with their image size
     # the Pareto front as a W&B scatter plot panel
-    assert run["charts"] == {"pareto/trials": "wandb/scatter/v0", "importance/bar": "wandb/bar/v0"}
+    assert run["charts"] == {
+        "pareto/trials": "wandb/scatter/v0",
+        "importance/bar": "wandb/bar/v0",
+        "hypervolume/history": "wandb/line/v0",
+    }
+    assert s["hypervolume/plot"]["_type"] == "image-file"
     # the front as a model artifact: config, ONNX file (trained weights) + weights of every front trial
     (art,) = [a for a in run["artifacts"] if a["type"] == "model"]
     assert art["name"] == "tiny-front"

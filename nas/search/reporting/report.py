@@ -1,5 +1,6 @@
-"""The search's report: the front as a table (printed), CSV and JSON, trials.csv, the Pareto plot, Optuna's
-HTML figures, the front exported as model configs, and summary.json, written from the results it is given.
+"""The search's report: the front as a table (printed), CSV and JSON, trials.csv (with each trial's place on
+the front and the front's hypervolume after it), the Pareto plots, the hypervolume history, Optuna's HTML
+figures, the front exported as model configs, and summary.json, written from the results it is given.
 
 It trains nothing and changes no trial: baselines and retraining (nas.search.followups) ran before it, and
 the W&B summary run (nas.search.reporting.summary_run) is logged after it from what it wrote.
@@ -15,12 +16,19 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search.pareto import front_hypervolume
+from nas.search.pareto import front_hypervolume, hypervolume_history
 from nas.search.plan import SearchPlan
 from nas.search.reporting.exports import EXPORT_SUBDIR, export_front, trial_checkpoints
-from nas.search.reporting.figures import axis_label, optuna_html, pareto_plot
-from nas.search.reporting.tables import table, write_csv
-from nas.tracking import sync_command, write_json
+from nas.search.reporting.figures import (
+    axis_label,
+    hypervolume_plot,
+    optuna_html,
+    pareto_file,
+    pareto_pairs,
+    pareto_plot,
+)
+from nas.search.reporting.tables import annotated, renamed, sized_names, table, write_csv
+from nas.tracking import write_json
 
 
 @dataclass
@@ -59,18 +67,29 @@ def write_report(
     """
     dims = plan.front_dims
     unit = next((r.get("latency_unit") for r in recs if r.get("latency_unit")), "")
+    # Trials' costs are the deployed network's (the data's size, where latency is timed too); a baseline's MACs
+    # are its training run's (nas.search.followups: the fidelity's size), so its rows name their own size.
+    train_px, deployed_px = plan.base["data"].get("image_size"), plan.full["data"].get("image_size")
+    names = sized_names(unit, latency_px=deployed_px, macs_px=deployed_px)
+    baseline_names = sized_names(unit, latency_px=deployed_px, macs_px=train_px)
     files: dict[str, str] = {}
-    write_csv(study_dir / "trials.csv", recs)
+    on_front = {int(r["trial"]) for r in front}
+    history = hypervolume_history(recs, dims, reference) if reference is not None else {}
+    write_csv(study_dir / "trials.csv", annotated(recs, on_front, history), names=names)
     files["trials_csv"] = str(study_dir / "trials.csv")
 
     title = (
-        f"front of {plan.study_name}: {len(front)} of {sum(r['state'] == 'COMPLETE' for r in recs)} trials"
+        f"front of {plan.study_name}: {len(front)} of {sum(r['state'] == 'COMPLETE' for r in recs)} trials "
+        f"(accuracy at the search fidelity{_px_note(train_px, deployed_px)})"
     )
-    echo("\n" + table(front, unit=unit, title=title))
+    echo("\n" + table(front, unit=unit, title=title, names=names))
     trained = [b for b in baselines if "skipped" not in b]
     calibration = plan.calibration()
     if trained:
-        echo("\n" + table(trained, unit=unit, title="reference networks at the same fidelity"))
+        echo(
+            "\n"
+            + table(trained, unit=unit, title="reference networks at the same fidelity", names=baseline_names)
+        )
         uncalibrated = calibration is not None and not calibration["calibrated"]
         for b in trained:
             by = b["dominated_by"]
@@ -98,33 +117,12 @@ def write_report(
         "states": {s.name: sum(t.state == s for t in trials) for s in TrialState},
         "rejected": sum(r["state"] == "REJECTED" for r in recs),
         "latency_unit": unit,
+        # record key -> the column that holds it in trials.csv, front.csv and front.json (it says the size)
+        "columns": names,
+        "baseline_columns": baseline_names,  # a baseline's MACs are counted at the training size
         "not_trained": sum(bool(r.get("not_trained")) for r in recs),
         "hypervolume": front_hypervolume(front, dims, reference) if reference is not None else None,
     }
-    write_json(study_dir / "front.json", {**summary, "front": list(front), "baselines": list(baselines)})
-    write_csv(study_dir / "front.csv", front)
-    files.update(front_json=str(study_dir / "front.json"), front_csv=str(study_dir / "front.csv"))
-    if any(r["state"] == "COMPLETE" for r in recs):
-        files["pareto_png"] = str(
-            pareto_plot(
-                study_dir / "pareto.png",
-                recs,
-                front,
-                baselines,
-                dims,
-                unit=unit,
-                title=f"{plan.study_name} ({plan.space.name}): {axis_label('accuracy')} vs {axis_label(dims[1], unit)}, "
-                f"{plan.fidelity['epochs']} epoch(s), fraction {plan.base['data'].get('fraction')}"
-                + _calibration_note(calibration),
-            )
-        )
-        if plan.html:
-            files.update(
-                {
-                    f"html_{k}": str(v)
-                    for k, v in optuna_html(study, study_dir / "html", plan.objectives).items()
-                }
-            )
     # <study folder>/conf is a Hydra config root (model/exported/<name>.yaml): the searchpath plugin
     # (hydra_plugins/cnn_nas_exports.py) lets `model=exported/<name>` find it; export_dir is an extra copy.
     export_dir = study_dir / EXPORT_SUBDIR
@@ -139,6 +137,61 @@ def write_report(
         input_size=plan.full["data"].get("image_size"),
         checkpoints=trial_checkpoints(trials),
     )
+    configs = {e["trial"]: e["paths"][0] for e in exports}
+    front_rows = [{**r, "config": configs.get(r["trial"])} for r in front]
+    write_json(
+        study_dir / "front.json",
+        {
+            **summary,
+            "front": [renamed(r, names) for r in front_rows],
+            "baselines": [renamed(b, baseline_names) for b in baselines],
+        },
+    )
+    write_csv(study_dir / "front.csv", front_rows, names=names, spec=True)
+    files.update(front_json=str(study_dir / "front.json"), front_csv=str(study_dir / "front.csv"))
+    if any(r["state"] == "COMPLETE" for r in recs):
+        px = {"latency": deployed_px, "macs": deployed_px}
+        # On a MACs axis a baseline's MACs (counted at the training size) would sit beside the trials' at the
+        # deployed size: it is left off that axis rather than drawn at the wrong cost.
+        plotted = baselines if train_px == deployed_px else [{**b, "macs": None} for b in baselines]
+        fidelity = (
+            f"{plan.fidelity['epochs']} epoch(s), fraction {plan.base['data'].get('fraction')}"
+            + _px_note(train_px, deployed_px)
+            + _calibration_note(calibration)
+        )
+        for ydim, xdim in pareto_pairs(dims):
+            name = pareto_file(ydim, xdim, dims)
+            files[name.replace(".", "_")] = str(
+                pareto_plot(
+                    study_dir / name, recs, front, plotted, dims, unit=unit, px=px, pair=(ydim, xdim),
+                    title=f"{plan.study_name} ({plan.space.name}): {axis_label(ydim, unit, px.get(ydim))} vs "
+                    f"{axis_label(xdim, unit, px.get(xdim))}\n{fidelity}",
+                )
+            )  # fmt: skip
+        if history:
+            files["hypervolume_png"] = str(
+                hypervolume_plot(
+                    study_dir / "hypervolume.png",
+                    history,
+                    title=f"{plan.study_name}: hypervolume of the front after each trial\nreference point: "
+                    + ", ".join(
+                        f"{d} {v:.4g}" + (f" {unit}" if d == "latency" and unit else "")
+                        for d, v in zip(dims, reference or (), strict=True)
+                    ),
+                    ylabel="hypervolume ("
+                    + " x ".join(f"{d} {unit}" if d == "latency" else d for d in dims)
+                    + ")",
+                    marks={int(r["trial"]): str(r["reference"]) for r in recs if r.get("reference")},
+                )
+            )
+        if plan.html:
+            files.update(
+                {
+                    f"html_{k}": str(v)
+                    for k, v in optuna_html(study, study_dir / "html", plan.objectives).items()
+                }
+            )
+    summary["hypervolume_history"] = [{"trial": t, "hypervolume": v} for t, v in sorted(history.items())]
     write_json(
         study_dir / "summary.json",
         {**summary, "files": files, "exports": exports, "retrained": list(retrained), "baselines": list(baselines),
@@ -150,10 +203,12 @@ def write_report(
         )
         echo(f"  python -m experiments.train model=exported/{exports[0]['name']}")
     echo(f"outputs: {study_dir}")
-    hint = sync_command(group=plan.study_name)
-    if hint:
-        echo(f"W&B is offline: upload the runs with\n  {hint}")
     return Report(summary=summary, files=files, exports=exports)
+
+
+def _px_note(train_px: int | None, deployed_px: int | None) -> str:
+    """The titles' word on sizes when training used another one than the costs."""
+    return f", trained at {train_px} px" if train_px and train_px != deployed_px else ""
 
 
 def _calibration_note(calibration: Mapping[str, Any] | None) -> str:

@@ -1,11 +1,17 @@
 """The search's W&B summary run (one per search run, after the report's files are written).
 
 One run per report (job_type "summary", group = the study name) holds: a Table of every finished trial
-(state, objectives, costs, spec parameters, whether it is on the front), the front as a Table, the Pareto
-front as a W&B scatter plot and as the report's figure (front staircase + reference networks), parameter
-importances for accuracy (Table + bar chart + summary), the retrained architectures (retrain_top_k), and
-the front architectures as a `model` Artifact: each one's exported config and ONNX file and, when its
-checkpoint is on this machine, its trained weights (and its full-fidelity weights when it was retrained).
+(state, objectives, costs under the report's size-naming columns, spec parameters, whether it is on the
+front, the reference network it came from, the front's hypervolume after it), the front as a Table, the
+Pareto front as a W&B scatter plot and as the report's figures (front staircase + reference networks; one
+per pair of quantities past two objectives), the hypervolume history (line chart + the report's figure),
+parameter importances for accuracy (Table + bar chart + summary), the retrained architectures
+(retrain_top_k), and the front architectures as a `model` Artifact: each one's exported config and ONNX
+file and, when its checkpoint is on this machine, its trained weights (and its full-fidelity weights when it
+was retrained).
+
+Where the run is online, its URL and the study's group URL are printed; runs written offline get the
+`wandb sync` command instead.
 
 Weights: search trials keep their `last.ckpt` while they are on the front (nas.search.followups.FrontWeights
 deletes the others as the search goes).
@@ -18,15 +24,18 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import optuna
 
 from nas.search.objectives import ATTR_OF
 from nas.search.reporting.exports import CHECKPOINT, export_name
-from nas.tracking import finish_run, init_run, redact
+from nas.search.reporting.tables import annotated
+from nas.tracking import finish_run, init_run, redact, sync_command
+from nas.tracking.runs import run_mode
 
 log = logging.getLogger("nas.tracking")
 
@@ -34,6 +43,7 @@ TRIAL_COLUMNS = (
     "trial",
     "state",
     "on_front",
+    "reference",
     "not_trained",
     "accuracy",
     "latency",
@@ -44,6 +54,7 @@ TRIAL_COLUMNS = (
     "reused_from",
     "device_key",
     "reason",
+    "hypervolume",
 )
 
 
@@ -69,17 +80,23 @@ def _cell(v: Any) -> Any:
 
 
 def trial_rows(
-    recs: Sequence[Mapping[str, Any]], front_trials: set[int]
+    recs: Sequence[Mapping[str, Any]],
+    front_trials: set[int],
+    *,
+    names: Mapping[str, str] | None = None,
+    history: Mapping[int, float] | None = None,
 ) -> tuple[list[str], list[list[Any]]]:
-    """Columns and rows of the trials table: fixed columns, then one `param.<name>` column per parameter."""
+    """Columns and rows of the trials table: fixed columns (costs named by `names`, the report's
+    `columns`: e.g. latency_ms_28px), then one `param.<name>` column per parameter; `history`: trial -> the
+    front's hypervolume after it."""
+    names = names or {}
     params = sorted({p for r in recs for p in (r.get("params") or {})})
-    columns = [*TRIAL_COLUMNS, *(f"param.{p}" for p in params), "spec"]
+    columns = [*(names.get(c, c) for c in TRIAL_COLUMNS), *(f"param.{p}" for p in params), "spec"]
     rows = []
-    for r in recs:
-        row = {**r, "on_front": r["trial"] in front_trials}
+    for row in annotated(recs, front_trials, history or {}):
         values = [_cell(row.get(c)) for c in TRIAL_COLUMNS]
-        values += [_cell((r.get("params") or {}).get(p)) for p in params]
-        values.append(_cell(r.get("spec")))
+        values += [_cell((row.get("params") or {}).get(p)) for p in params]
+        values.append(_cell(row.get("spec")))
         rows.append(values)
     return columns, rows
 
@@ -101,11 +118,51 @@ def log_study(
     retrained: Sequence[Mapping[str, Any]] = (),
     summary: Mapping[str, Any] | None = None,
     files: Mapping[str, str] | None = None,
+    echo: Callable[[str], None] = print,
 ) -> bool:
-    """Log the study's summary run (see the module docstring); True when a run was written.
+    """Log the study's summary run (see the module docstring); True when a run was written. Then print its
+    URL and the group's where it is online, and the `wandb sync` command for the runs written offline.
 
     Never raises: the report files are written already, and a tracking failure must not lose them.
     """
+    try:
+        return _log_study(plan, study, study_dir, recs=recs, front=front, baselines=baselines, exports=exports,
+                          retrained=retrained, summary=summary, files=files, echo=echo)  # fmt: skip
+    finally:
+        hint = sync_command(group=plan.study_name)
+        if hint:
+            echo(f"W&B is offline: upload the runs with\n  {hint}")
+
+
+def links(run: Any) -> list[str]:
+    """`W&B run: <url>` and `W&B group: <url>` of an online run (the group's page gathers the study's trial,
+    baseline and summary runs); none for an offline or disabled one, which has no page yet."""
+    if run_mode(run) != "online":
+        return []
+    out = []
+    url = getattr(run, "url", None)
+    if url:
+        out.append(f"W&B run: {url}")
+    project, group = getattr(run, "project_url", None), getattr(run, "group", None)
+    if project and group:
+        out.append(f"W&B group: {project.rstrip('/')}/groups/{quote(str(group), safe='')}")
+    return out
+
+
+def _log_study(
+    plan: Any,
+    study: Any,
+    study_dir: Path,
+    *,
+    recs: Sequence[Mapping[str, Any]],
+    front: Sequence[Mapping[str, Any]],
+    baselines: Sequence[Mapping[str, Any]],
+    exports: Sequence[Mapping[str, Any]],
+    retrained: Sequence[Mapping[str, Any]],
+    summary: Mapping[str, Any] | None,
+    files: Mapping[str, str] | None,
+    echo: Callable[[str], None],
+) -> bool:
     logger_cfg = plan.base.get("logger") or {}
     summary = dict(summary or {})
     data = plan.base["data"].get("name")
@@ -141,6 +198,8 @@ def log_study(
     except Exception as e:  # noqa: BLE001
         log.warning("W&B summary run of %s is incomplete: %s", plan.study_name, e, exc_info=True)
         finish_run(run, state="FAIL", reason=f"{type(e).__name__}: {e}")
+    for line in links(run):
+        echo(line)
     return True
 
 
@@ -161,9 +220,11 @@ def _log_contents(
     dims = list(plan.front_dims)
     xcol = ATTR_OF[next(d for d in dims if d != "accuracy")]
     front_trials = {int(r["trial"]) for r in front}
-    columns, rows = trial_rows(recs, front_trials)
+    names = dict(summary.get("columns") or {})
+    history = {int(h["trial"]): h["hypervolume"] for h in summary.get("hypervolume_history") or ()}
+    columns, rows = trial_rows(recs, front_trials, names=names, history=history)
     payload: dict[str, Any] = {"trials": wandb.Table(columns=columns, data=rows)}
-    fcols, frows = trial_rows(front, front_trials)
+    fcols, frows = trial_rows(front, front_trials, names=names, history=history)
     payload["front"] = wandb.Table(columns=fcols, data=frows)
     done = [
         r
@@ -171,23 +232,38 @@ def _log_contents(
         if r.get("state") == "COMPLETE" and _finite(r.get(xcol)) and _finite(r.get("accuracy"))
     ]
     if done:
+        xname = names.get(xcol, xcol)
         points = wandb.Table(
-            columns=["trial", xcol, "accuracy", "on_front"],
+            columns=["trial", xname, "accuracy", "on_front", "reference"],
             data=[
-                [r["trial"], float(r[xcol]), float(r["accuracy"]), r["trial"] in front_trials] for r in done
+                [
+                    r["trial"],
+                    float(r[xcol]),
+                    float(r["accuracy"]),
+                    r["trial"] in front_trials,
+                    r.get("reference"),
+                ]
+                for r in done
             ],
         )
-        unit = summary.get("latency_unit") or ""
         payload["pareto/trials"] = wandb.plot.scatter(
-            points,
-            xcol,
-            "accuracy",
-            title=f"{plan.study_name}: accuracy vs {xcol} {f'({unit})' if xcol == 'latency' else ''}".strip(),
+            points, xname, "accuracy", title=f"{plan.study_name}: accuracy vs {xname}"
         )
-    if files.get("pareto_png") and Path(files["pareto_png"]).is_file():
-        payload["pareto/plot"] = wandb.Image(
-            str(files["pareto_png"]), caption="Pareto front (blue), trials (grey), reference networks (red)"
+    for key, path in files.items():  # pareto.png, and pareto_<y>_<x>.png per further pair of quantities
+        if key.startswith("pareto") and key.endswith("_png") and Path(path).is_file():
+            caption = (
+                "Pareto front (blue), trials (grey), trials from reference networks (green), baselines (red)"
+            )
+            payload["pareto/plot" + key[len("pareto") : -len("_png")]] = wandb.Image(
+                str(path), caption=caption
+            )
+    if history:
+        hv = wandb.Table(columns=["trial", "hypervolume"], data=[[t, v] for t, v in sorted(history.items())])
+        payload["hypervolume/history"] = wandb.plot.line(
+            hv, "trial", "hypervolume", title=f"{plan.study_name}: hypervolume of the front after each trial"
         )
+    if files.get("hypervolume_png") and Path(files["hypervolume_png"]).is_file():
+        payload["hypervolume/plot"] = wandb.Image(str(files["hypervolume_png"]))
     trained = [b for b in baselines if "skipped" not in b]
     if trained:
         bcols = [
@@ -200,8 +276,10 @@ def _log_contents(
             "train_time_s",
             "dominated_by",
         ]
+        bnames = dict(summary.get("baseline_columns") or {})
         payload["baselines"] = wandb.Table(
-            columns=bcols, data=[[_cell(b.get(c)) for c in bcols] for b in trained]
+            columns=[bnames.get(c, c) for c in bcols],
+            data=[[_cell(b.get(c)) for c in bcols] for b in trained],
         )
     if retrained:
         rcols = ["trial", "name", "test_acc", "val_acc", "train_time_s", "checkpoint"]
@@ -273,9 +351,19 @@ def _front_artifact(
     )
     for r in front:
         name = export_name(plan.study_name, int(r["trial"]))
+        names = dict(summary.get("columns") or {})
         entry = {
-            k: r.get(k)
-            for k in ("trial", "accuracy", "latency", "latency_unit", "n_params", "macs", "params")
+            names.get(k, k): r.get(k)
+            for k in (
+                "trial",
+                "reference",
+                "accuracy",
+                "latency",
+                "latency_unit",
+                "n_params",
+                "macs",
+                "params",
+            )
         }
         entry["name"] = name
         paths = (by_trial.get(r["trial"]) or {}).get("paths") or []
