@@ -348,8 +348,9 @@ def latency_summary(value: float | None, record: Mapping[str, Any] | None) -> di
 
 
 def trial_summary(number: int, params: Mapping[str, Any], attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """Summary keys of a search trial's run: its number, its sampled parameters, and its latency with the
-    device it was measured on (from the trial's user attributes)."""
+    """Summary keys of a search trial's run: its number, its sampled parameters, the reference network it came
+    from when it was enqueued from one (`reference`), and its latency with the device it was measured on
+    (from the trial's user attributes)."""
     record = {
         **(attrs.get("latency_record") or {}),
         "unit": attrs.get("latency_unit", ""),
@@ -359,6 +360,7 @@ def trial_summary(number: int, params: Mapping[str, Any], attrs: Mapping[str, An
     return {
         "trial": int(number),
         "trial_params": dict(params),
+        **({"reference": str(attrs["reference"])} if attrs.get("reference") else {}),
         **latency_summary(attrs.get("latency"), record),
     }
 

@@ -231,3 +231,11 @@ def test_the_printed_table_names_sizes_and_references():
     assert row.startswith("trial 0 (resnet20)") and "0.305" in row and "0.010" in row
     assert sized_names("MACs", latency_px=8, macs_px=8)["latency"] == "latency_macs_8px"
     assert copy.deepcopy(names) == names
+
+
+def test_a_trials_own_w_and_b_run_names_the_reference_network_it_came_from():
+    from nas.tracking import trial_summary
+
+    attrs = {"latency": 0.305, "latency_unit": "ms", "device_key": "k"}
+    assert trial_summary(3, {"depth": 3}, {**attrs, "reference": "resnet20"})["reference"] == "resnet20"
+    assert "reference" not in trial_summary(4, {"depth": 2}, attrs)
