@@ -30,9 +30,9 @@ from nas.search.plan import SearchPlan
 from nas.search.reporting.report import write_report
 from nas.search.reporting.summary_run import log_study
 from nas.search.scheduler import build_scheduler
+from nas.search.starts import enqueue as enqueue_starts
 from nas.search.storage import check_distributed, lost_trial_retries, make_storage, storage_url
 from nas.search.study import (
-from nas.search.starts import enqueue as enqueue_starts
     counted,
     hypervolume_reference,
     make_pruner,
@@ -116,6 +116,8 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
         identity=identity,
         space_raw=plan.space.raw,
     )
+    if not resumed:  # the textbook networks the space holds (and the user's known ones) are its first trials
+        enqueue_starts(study, plan.starts, fits=lambda params: _outside(plan, params), echo=echo)
     # Fixed when the study is created where the constraints bound the front's costs (else at its first front).
     hypervolume_reference(study, plan.front_dims, bounds=plan.hypervolume_bounds())
     trials = study.get_trials(deepcopy=False)
@@ -127,8 +129,6 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
     done = sum(counted(t) for t in trials)
     echo(
         f"study {plan.study_name} ({'resumed, ' + str(done) + ' trials done' if resumed else 'new'}) | space "
-    if not resumed:  # the textbook networks the space holds (and the user's known ones) are its first trials
-        enqueue_starts(study, plan.starts, fits=lambda params: _outside(plan, params), echo=echo)
         f"{plan.space.name} | objectives {', '.join(plan.objectives)} | sampler {plan.sampler.get('name')} | "
         f"pruner {plan.pruner.get('name')} | {_rungs(plan)}fidelity {_fidelity(plan)}\nstorage {url}"
     )
@@ -145,6 +145,13 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
     return result
 
 
+def _outside(plan: SearchPlan, params: Mapping[str, Any]) -> str | None:
+    """Why a starting point breaks the space's constraints at the data's size (None: it meets them)."""
+    cost = plan.cost(plan.space.compile(params))[2]
+    broken = plan.space.constraints.violations({"params": cost["params"], "macs": cost["macs"]})
+    return "; ".join(broken) or None
+
+
 def _fidelity(plan: SearchPlan) -> str:
     """The header's fidelity: what a trial trains on, or under a benchmark the table results it looks up."""
     epochs = plan.fidelity["epochs"]
@@ -158,13 +165,6 @@ def _rungs(plan: SearchPlan) -> str:
     """The header's scheduler part: empty for one rung, else the rungs' epochs and eta."""
     sch = plan.scheduler
     if sch.get("name", "single") == "single":
-def _outside(plan: SearchPlan, params: Mapping[str, Any]) -> str | None:
-    """Why a starting point breaks the space's constraints at the data's size (None: it meets them)."""
-    cost = plan.cost(plan.space.compile(params))[2]
-    broken = plan.space.constraints.violations({"params": cost["params"], "macs": cost["macs"]})
-    return "; ".join(broken) or None
-
-
         return ""
     return f"scheduler {sch['name']} (rungs {'/'.join(map(str, sch['epochs']))} epochs, eta {sch['eta']}) | "
 
