@@ -19,7 +19,7 @@ from tests.tiny import tiny_space
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the wheel is built from (a copy, so the build leaves nothing in the checkout).
-SOURCES = ("pyproject.toml", "README.md", "blocks", "nas", "experiments", "conf", "hydra_plugins")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "blocks", "nas", "experiments", "conf", "hydra_plugins")
 DATA = ["data=synthetic", "data.train_size=96", "data.test_size=16", "data.image_size=8", "data.batch_size=16",
         "logger=none"]  # fmt: skip
 
@@ -54,6 +54,7 @@ def venv(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     assert {"conf/__init__.py", "conf/train.yaml", "conf/model/resnet18.yaml", "conf/suite/mishkin.yaml",
             "conf/hydra/launcher/local.yaml", "hydra_plugins/cnn_nas_exports.py"} <= names  # fmt: skip
     assert not any(n.endswith(".csv") for n in names)  # shared reference tables are read, never packaged
+    assert any(".dist-info/" in n and n.endswith("/LICENSE") for n in names)  # MIT: the text travels with it
     # --system-site-packages: torch and every dependency come from the system. The wheel's packages are
     # found first (the venv's site-packages precedes the system's, where an editable install may live);
     # the test checks that below instead of trusting it.
