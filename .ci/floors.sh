@@ -8,18 +8,18 @@ PY=${PYTHON:-python3}
 VENV=${FLOORS_VENV:-.cache/floors-venv}
 say() { printf '[floors] %s\n' "$*"; }
 
-# "name>=X[,<Y]" -> "name==X" for the runtime dependencies and the scale extra (never torch). Packages that
-# depend on torch go in with --no-deps: pip would otherwise resolve another torch (several GB).
+# "name[extras]>=X[,<Y]" -> "name[extras]==X" for the runtime dependencies and the scale extra (never torch).
+# Packages that depend on torch go in with --no-deps: pip would otherwise resolve another torch (several GB).
 pins=$("$PY" - <<'PYEOF'
 import re, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 needs_torch = {"pytorch-lightning", "torchmetrics"}
 plain, no_deps = [], []
 for req in [*project["dependencies"], *project["optional-dependencies"]["scale"]]:
-    name, floor = re.match(r"([A-Za-z0-9_.-]+)\s*>=\s*([^,;\s]+)", req).groups()
+    name, extras, floor = re.match(r"([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*>=\s*([^,;\s]+)", req).groups()
     if name.lower() == "torch":
         continue
-    (no_deps if name.lower() in needs_torch else plain).append(f"{name}=={floor}")
+    (no_deps if name.lower() in needs_torch else plain).append(f"{name}{extras or ''}=={floor}")
 print(" ".join(plain)); print(" ".join(no_deps))
 PYEOF
 )

@@ -54,10 +54,14 @@ def _url(cfg: Mapping[str, Any], study_dir: Path) -> str:
         if not url:
             raise ValueError(
                 f"storage=postgres reads the database URL from the environment variable {env}, which is not set; "
-                f"export {env}=postgresql://<user>:<password>@<host>:5432/<database> (the URL is never logged)"
+                f"export {env}=postgresql+psycopg://<user>:<password>@<host>:5432/<database> (the URL is never "
+                "logged)"
             )
         if not url.startswith(("postgresql:", "postgresql+", "postgres:")):
-            raise ValueError(f"${env} must be a postgresql:// URL, got {redact(url)!r}")
+            raise ValueError(
+                f"${env} must be a PostgreSQL URL (postgresql+psycopg://<user>:<password>@<host>:5432/<database>), "
+                f"got {redact(url)!r}"
+            )
         return "postgresql" + url[len("postgres") :] if url.startswith("postgres:") else url
     if name == "sqlite":
         return cfg.get("url") or f"sqlite:///{(study_dir / 'study.db').resolve()}"
@@ -65,8 +69,9 @@ def _url(cfg: Mapping[str, Any], study_dir: Path) -> str:
 
 
 def with_driver(url: str) -> str:
-    """`postgresql://` with the PostgreSQL driver that is installed: SQLAlchemy 2.1 defaults to psycopg (3),
-    older versions to psycopg2; the `scale` extra installs psycopg2-binary."""
+    """`postgresql://` with the PostgreSQL driver that is installed, psycopg (3) first: SQLAlchemy 2.1 defaults
+    to it, older versions to psycopg2. The `scale` extra installs psycopg 3; the URLs the platform shows are
+    already `postgresql+psycopg://`."""
     if not url.startswith("postgresql://"):
         return url
     import importlib.util  # only for a PostgreSQL URL (the module is cheap; kept beside its one use)
@@ -75,7 +80,7 @@ def with_driver(url: str) -> str:
         if importlib.util.find_spec(module) is not None:
             return f"postgresql+{driver}://" + url.removeprefix("postgresql://")
     raise ValueError(
-        "storage: a PostgreSQL URL needs a driver: pip install psycopg2-binary (or pip install -e '.[scale]')"
+        "storage: a PostgreSQL URL needs a driver: pip install 'psycopg[binary]' (or pip install -e '.[scale]')"
     )
 
 
@@ -132,7 +137,9 @@ def make_storage(cfg: Mapping[str, Any], study_dir: Path) -> optuna.storages.Bas
         return JournalStorage(JournalFileBackend(str(path)))
     url = with_driver(_url(cfg, study_dir))
     if not url or url == "None":
-        raise ValueError("storage=url needs storage.url=<SQLAlchemy URL> (e.g. postgresql://user@host/db)")
+        raise ValueError(
+            "storage=url needs storage.url=<SQLAlchemy URL> (e.g. postgresql+psycopg://user@host/db)"
+        )
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs: dict[str, Any] | None = None

@@ -117,20 +117,16 @@ class PostgresServer:
             timeout=60,
         )
 
-    def url(self, db: str = "postgres") -> str:
-        return f"postgresql://nas:{PASSWORD}@127.0.0.1:{self.port}/{db}"
+    def url(self, db: str = "postgres", *, driver: str = "+psycopg") -> str:
+        """The SQLAlchemy URL users give (psycopg 3, the `scale` extra's driver); driver="" gives libpq's."""
+        return f"postgresql{driver}://nas:{PASSWORD}@127.0.0.1:{self.port}/{db}"
 
     def create_db(self) -> str:
-        import psycopg2
+        import psycopg
 
         name = f"t_{uuid.uuid4().hex[:12]}"
-        conn = psycopg2.connect(self.url(), connect_timeout=10)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {name}")
-        finally:
-            conn.close()
+        with psycopg.connect(self.url(driver=""), connect_timeout=10, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
 
@@ -194,7 +190,8 @@ def search_cfg(tmp_path) -> Callable[..., dict]:
 
 
 def load(storage, name: str = "scale"):
-    """The study, for reading (a postgresql:// URL gets the installed driver, as storage=postgres does)."""
+    """The study, for reading (a bare postgresql:// URL would get the installed driver, as storage=postgres
+    does)."""
     import optuna
 
     from nas.search.storage import with_driver

@@ -61,10 +61,10 @@ def test_a_silent_storage_server_fails_fast_instead_of_hanging(tmp_path):
         server.bind(("127.0.0.1", 0))
         server.listen(8)
         port = server.getsockname()[1]
-        url = f"postgresql://user:pw@127.0.0.1:{port}/db"
+        url = f"postgresql+psycopg://user:pw@127.0.0.1:{port}/db"
         start = time.monotonic()
         with pytest.raises(
-            ValueError, match=rf"cannot open storage postgresql\+\w+://user:\*\*\*@127.0.0.1:{port}/db"
+            ValueError, match=rf"cannot open storage postgresql\+psycopg://user:\*\*\*@127.0.0.1:{port}/db"
         ):
             make_storage({"name": "url", "url": url, "connect_timeout": 2}, tmp_path)
         assert time.monotonic() - start < 15
@@ -73,6 +73,7 @@ def test_a_silent_storage_server_fails_fast_instead_of_hanging(tmp_path):
 def test_the_url_variable_must_hold_a_postgresql_url(tmp_path, monkeypatch):
     monkeypatch.setenv("NAS_STORAGE_URL", "mysql://user:pw@host/db")
     with pytest.raises(
-        ValueError, match=r"\$NAS_STORAGE_URL must be a postgresql:// URL, got 'mysql://user:\*\*\*@host/db'"
+        ValueError,
+        match=r"\$NAS_STORAGE_URL must be a PostgreSQL URL \(postgresql\+psycopg://.*\), got 'mysql://user:\*\*\*@host/db'",
     ):
         make_storage({"name": "postgres"}, tmp_path)

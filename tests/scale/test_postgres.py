@@ -150,7 +150,7 @@ def test_missing_url_variable_is_a_clear_error(search_cfg, tmp_path, monkeypatch
     except ValueError as e:
         assert "NAS_STORAGE_URL, which is not set" in str(
             e
-        ) and "export NAS_STORAGE_URL=postgresql://" in str(e)
+        ) and "export NAS_STORAGE_URL=postgresql+psycopg://" in str(e)
     else:
         raise AssertionError("expected a ValueError")
     assert not (tmp_path / "study" / "trials").exists()
