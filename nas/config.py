@@ -102,10 +102,18 @@ def check_epochs(kwargs: dict[str, Any]) -> None:
 def make_trainer(
     trainer_cfg: dict[str, Any], *, logger: Any, callbacks: list[Any], out: Path, **overrides: Any
 ):
-    """A pytorch_lightning.Trainer from the `trainer` config group (unknown keys -> a clear error)."""
+    """A pytorch_lightning.Trainer from the `trainer` config group (unknown keys -> a clear error).
+
+    Lightning's progress bar is drawn on a terminal only: with stdout a file or a pipe (nohup, SLURM) it is
+    replaced by one line per epoch (nas.progress)."""
     import pytorch_lightning as pl
 
+    from nas.progress import EpochLines, is_terminal  # imports Lightning: kept beside its one use, as pl
+
     kwargs = {**validate_trainer(trainer_cfg), **overrides}
+    if kwargs.get("enable_progress_bar", True) and not is_terminal():
+        kwargs["enable_progress_bar"] = False
+        callbacks = [*callbacks, EpochLines()]
     return pl.Trainer(
         logger=logger if logger is not None else False,
         callbacks=callbacks,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
+from nas.progress import is_terminal
 from nas.search.evaluator import Evaluator, TrainingEvaluator
 from nas.search.followups import FrontWeights, retrain_top, run_baselines
 from nas.search.guard import InterruptGuard, StopRequested
@@ -196,7 +198,9 @@ def _trials(
         desc=plan.study_name,
         unit="trial",
         dynamic_ncols=True,
-        disable=not plan.progress,
+        # Redrawn bars are for a terminal: in a log file (nohup, SLURM) each redraw stays, 3-4 per trial, and
+        # the per-trial lines below already carry the count.
+        disable=not (plan.progress and is_terminal(sys.stderr)),
     )
     with bar:
         while True:
@@ -238,7 +242,7 @@ def _trials(
             outcome = runner.run(trials)
             if outcome.state == "SURPLUS":
                 continue  # another worker took the last slot a moment earlier
-            echo(outcome.line())
+            echo(f"[{min(done + outcome.counted, plan.n_trials)}/{plan.n_trials}] {outcome.line()}")
             acc = outcome.attrs.get("accuracy")
             if outcome.state in ("COMPLETE", "REUSED") and acc is not None:
                 best = acc if best is None else max(best, acc)
