@@ -248,6 +248,11 @@ def precheck(argv: Sequence[str]) -> None:
         fail(PROG, error_message(e))
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Entry point (`nas-ablate`, `python -m experiments.ablate`): the command line checked, then Hydra runs it."""
     precheck(sys.argv[1:])
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -2,7 +2,7 @@
 
     from nas import api
     run = api.train(["model=resnet18", "data=synthetic", "logger=none"])      # nas.fit.RunResult
-    study = api.search(["+space=resnet_like", "n_trials=5"])                  # nas.search.loop.SearchResult
+    study = api.search(["space=resnet_like", "n_trials=5"])                   # nas.search.loop.SearchResult
 
 `experiments.api.ablate([...])` is the ablation's (the experiments layer builds on this one). Each helper
 takes exactly what `python -m <command>` takes after the command (no `-m`: call it once per job), writes
@@ -68,15 +68,17 @@ def train(overrides: Sequence[str] = (), *, output_dir: str | Path | None = None
 
 
 def search(overrides: Sequence[str] = (), *, study_dir: str | Path | None = None) -> Any:
-    """`python -m nas.search +space=<name> <overrides>`: run or resume the search; its SearchResult.
+    """`nas-search space=<name> <overrides>`: run or resume the search; its SearchResult. The overrides are read
+    as the command reads them (`+space=<name>` and `storage=<URL>` too: nas.search.overrides).
 
     The study folder is `study_dir`, else the command's (hydra.run.dir, by default the config's study_dir:
     outputs/search/<study_name>)."""
     from nas.search.loop import run_search
+    from nas.search.overrides import normalise
     from nas.space import list_spaces
 
-    cfg, run_dir = compose_config("search", overrides)
+    cfg, run_dir = compose_config("search", normalise([str(o) for o in overrides]))
     if cfg.get("space") is None:
         names = ", ".join(name for name, _ in list_spaces())
-        raise ValueError(f"a search needs a space: add +space=<name> to the overrides; spaces: {names}")
+        raise ValueError(f"a search needs a space: add space=<name> to the overrides; spaces: {names}")
     return run_search(cfg, study_dir=Path(study_dir or run_dir).absolute())  # as the command

@@ -44,6 +44,24 @@ RESERVED_TRAINER_KEYS = {
 }
 
 
+def group_options(group: str) -> list[str]:
+    """The options of a config group (conf/<group>/*.yaml), sorted."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _register_resolvers() -> None:
+    """`${nas.options:<group>}`: a group's options, comma-separated. The commands' help pages (hydra.help in
+    conf/search.yaml, conf/train.yaml) list the groups that matter through it, and Hydra resolves them before any
+    command code runs: so it is registered when this module (which every command imports) is imported."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("nas.options"):
+        OmegaConf.register_new_resolver("nas.options", lambda group: ", ".join(group_options(str(group))))
+
+
+_register_resolvers()
+
+
 def to_plain(cfg: Any) -> dict[str, Any]:
     """A resolved, plain-dict copy of a Hydra/OmegaConf config (or of a dict)."""
     from omegaconf import DictConfig, OmegaConf

@@ -53,9 +53,10 @@ def test_search_runs_a_study_in_its_study_dir_and_resumes_it(tmp_path, monkeypat
     result = api.search(overrides)
     assert result.study_dir == str(tmp_path / "outputs" / "search" / "api") and result.n_trials == 2
     assert result.front and all(e["paths"][0].startswith(result.study_dir) for e in result.exports)
-    again = api.search([*overrides, "n_trials=3"])  # same study_name: resumes, adds one trial
+    # same study_name: resumes, adds one trial (`space=` and the older `+space=` name the same space)
+    again = api.search([*(o.replace("+space=", "space=") for o in overrides), "n_trials=3"])
     assert again.n_trials == 3
-    with pytest.raises(ValueError, match=r"\+space=<name>.*resnet_like"):
+    with pytest.raises(ValueError, match=r"add space=<name>.*resnet_like"):
         api.search(["n_trials=1"])
 
 

@@ -29,7 +29,7 @@ def compose(args: argparse.Namespace, sampler: str, seed: int) -> dict[str, Any]
     """The search config of one benchmark run: `args` carries the training options above plus `trials`,
     `fraction`, `epochs`, `startup` (TPE start-up trials / NSGA population), `out` and `overrides`."""
     overrides = [
-        f"+space={args.space}", f"data={args.data}", f"sampler={sampler}", f"sampler.seed={seed}", "seed=0",
+        f"space={args.space}", f"data={args.data}", f"sampler={sampler}", f"sampler.seed={seed}", "seed=0",
         f"study_name=bench-{args.space}-{sampler}-s{seed}", f"n_trials={args.trials}",
         f"fidelity.fraction={args.fraction}", f"fidelity.epochs={args.epochs}", f"data.val_size={args.val_size}",
         "fidelity.image_size=null",  # the data's size unless an override says otherwise (not the space's default)

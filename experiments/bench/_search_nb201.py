@@ -48,7 +48,7 @@ def compose(
     """The search config of one run: the sampler's conf/sampler config seeded with `seed`, which is also
     the training seed (so a 200-epoch accuracy is one seed's run per cell, as if each was trained once)."""
     overrides = [
-        "+space=nb201", "benchmark=nb201", f"benchmark.device={device}", f"benchmark.dataset={dataset}",
+        "space=nb201", "benchmark=nb201", f"benchmark.device={device}", f"benchmark.dataset={dataset}",
         f"sampler={sampler}", f"seed={seed}", f"n_trials={n}", f"study_name=nb201-{device}-{sampler}-s{seed}",
         # In memory: a journal file per run took 42 s of wall time for 200 trials, memory 4.7 s (its lock
         # waits; loaded machine). A run is cached once finished, so only an unfinished run is redone.

@@ -186,7 +186,7 @@ def search_fidelity(space: str, data: str) -> dict:
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("search", overrides=[f"+space={space}", f"data={data}"])
+        cfg = compose("search", overrides=[f"space={space}", f"data={data}"])
     return dict(OmegaConf.to_container(cfg.fidelity, resolve=True))  # type: ignore[arg-type]
 
 

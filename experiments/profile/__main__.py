@@ -1,6 +1,15 @@
-"""`python -m experiments.profile`: see experiments.profile."""
+"""`nas-profile` or `python -m experiments.profile`: see experiments.profile."""
+
+import sys
 
 from experiments.profile import main
 
-if __name__ == "__main__":
+
+def cli() -> int:
+    """The console script's entry point: main() returns its report, which is not an exit status."""
     main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

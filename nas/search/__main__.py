@@ -1,32 +1,40 @@
-"""`python -m nas.search +space=<name> [options]`: multi-objective architecture search driven by Optuna.
+"""`nas-search space=<name> [options]` (or `python -m nas.search`): multi-objective architecture search
+driven by Optuna.
 
 Creates or resumes the study (same `study_name` -> resume), runs trials until the study has `n_trials`
 counted trials (a re-run continues an interrupted search), then reports: the Pareto front as a table,
 CSV and JSON, a Pareto plot with the family's reference networks as baselines, Optuna's HTML figures, the
-front exported as model configs, and optionally the top-k retrained at full fidelity. Without `+space=`
-it lists the spaces. See conf/search.yaml for every option.
+front exported as model configs, and optionally the top-k retrained at full fidelity. Without `space=`
+it lists the spaces. See conf/search.yaml for every option; `+space=` and `storage=<URL>` are read as
+nas.search.overrides says.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from nas.cli import user_errors
 from nas.config import CONFIG_PATH, to_plain
+from nas.search.overrides import normalise
 from nas.space import list_spaces
 from nas.tracking import redact_hydra_outputs
+
+# Where the run records its command line: Hydra's usual .hydra/, written by `record_command` once the run has
+# passed its checks (conf/search.yaml sets hydra.output_subdir to null so that Hydra does not write it first).
+COMMAND_DIR = ".hydra"
 
 
 def space_listing() -> str:
     """The text `python -m nas.search` prints without a space."""
     lines = [
-        "usage: python -m nas.search +space=<name> [option=value ...]   (options: conf/search.yaml)",
+        "usage: nas-search space=<name> [option=value ...]   (or python -m nas.search; options: --help)",
         "",
         "spaces (conf/space/*.yaml):",
     ]
@@ -35,7 +43,7 @@ def space_listing() -> str:
     lines += [f"  {name:<{width}}  {desc}" for name, desc in spaces]
     lines += [
         "",
-        "example: python -m nas.search +space=resnet_like n_trials=20 fidelity.epochs=1 fidelity.fraction=0.1",
+        "example: nas-search space=resnet_like n_trials=10   (the space's calibrated fidelity)",
     ]
     return "\n".join(lines)
 
@@ -57,19 +65,38 @@ def study_dir(cfg: DictConfig, hc: Any) -> Path:
     return path if path.is_absolute() else Path(hc.runtime.cwd) / path
 
 
+def record_command(cfg: DictConfig, hc: Any) -> None:
+    """Write what Hydra saves of a run (.hydra/config.yaml, hydra.yaml, overrides.yaml) into the run folder, a
+    password in storage.url=... masked. Called when the run starts, not before its checks: a refused command
+    (`n_trials=abc`, another study's space) must not replace the record of the command that made the study."""
+    out = Path(hc.runtime.output_dir) / COMMAND_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    saved = {
+        "config.yaml": cfg,
+        "hydra.yaml": HydraConfig.instance().cfg,
+        "overrides.yaml": hc.overrides.task,
+    }
+    for name, node in saved.items():
+        (out / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
+    redact_hydra_outputs(hc.runtime.output_dir)
+
+
 def _main_hydra() -> None:
     @hydra.main(config_path=CONFIG_PATH, config_name="search", version_base="1.3")
     @user_errors("search")  # below hydra.main: a bad input is one message and exit status 2, no traceback
     def main(cfg: DictConfig) -> None:
-        hc = HydraConfig.get()  # a password in storage.url=... must not stay in .hydra/*.yaml
-        redact_hydra_outputs(hc.runtime.output_dir, hc.sweep.dir if hc.mode.name == "MULTIRUN" else None)
+        hc = HydraConfig.get()
+        if hc.mode.name == "MULTIRUN":  # a password in storage.url=... must not stay in the sweep's record
+            redact_hydra_outputs(hc.runtime.output_dir, hc.sweep.dir)
         if cfg.get("space") is None:
             print(space_listing())
             return
         # The search stack (torch, Lightning, Optuna) takes seconds to import: not paid for the listing above.
         from nas.search.loop import run_search
 
-        result = run_search(to_plain(cfg), study_dir=study_dir(cfg, hc))
+        result = run_search(
+            to_plain(cfg), study_dir=study_dir(cfg, hc), on_start=lambda: record_command(cfg, hc)
+        )
         if result.interrupted:
             sys.exit(130)
         if result.failed:
@@ -80,13 +107,25 @@ def _main_hydra() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: list the spaces, or hand the command line to Hydra."""
-    argv = sys.argv[1:] if argv is None else argv
+    """Entry point (`nas-search`, `python -m nas.search`): list the spaces, or hand the command line to Hydra."""
+    argv = normalise(sys.argv[1:] if argv is None else argv)
     if not _wants_hydra(argv):
         print(space_listing())
         return 0
+    sys.argv[1:] = argv  # Hydra reads sys.argv
+    if "COMP_LINE" in os.environ:  # shell completion (-sc query=bash) reads the line being typed
+        os.environ["COMP_LINE"] = _normalise_line(os.environ["COMP_LINE"])
     _main_hydra()
     return 0
+
+
+def _normalise_line(line: str) -> str:
+    """A command line being completed, its words normalised (the trailing space that starts a new word kept)."""
+    words = line.split()
+    if not words:
+        return line
+    tail = line[len(line.rstrip()) :]
+    return " ".join([words[0], *normalise(words[1:])]) + tail
 
 
 if __name__ == "__main__":

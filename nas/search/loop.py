@@ -89,15 +89,24 @@ class Stop:
 
 
 def run_search(
-    cfg: Mapping[str, Any], *, study_dir: str | Path, echo: Callable[[str], None] | None = None
+    cfg: Mapping[str, Any],
+    *,
+    study_dir: str | Path,
+    echo: Callable[[str], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> SearchResult:
-    """Run (or resume) the search a plain config describes, writing everything under `study_dir`."""
+    """Run (or resume) the search a plain config describes, writing everything under `study_dir`.
+
+    `on_start` is called once every check has passed and the study is open, before the first trial: the
+    command line records itself there (.hydra/), so a refused run leaves an existing study's folder as it was."""
     plan = SearchPlan.from_cfg(cfg)
     with quiet():
-        return _run(plan, Path(study_dir), echo or tqdm.write)
+        return _run(plan, Path(study_dir), echo or tqdm.write, on_start)
 
 
-def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> SearchResult:
+def _run(
+    plan: SearchPlan, study_dir: Path, echo: Callable[[str], None], on_start: Callable[[], None] | None = None
+) -> SearchResult:
     check_distributed(plan.base["trainer"], plan.pruner, plan.storage)
     sampler = make_sampler(plan.sampler, seed=plan.seed)
     pruner = make_pruner(plan.pruner, n_objectives=plan.n_objectives, epochs=plan.fidelity["epochs"])
@@ -138,6 +147,8 @@ def _run(plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]) -> Sear
     if calibration is not None:
         echo(f"fidelity {calibration['text']}")
     weights = FrontWeights(plan.front_dims, study_dir)
+    if on_start is not None:
+        on_start()
     with InterruptGuard(notify=echo) as guard:
         stop = _trials(plan, study, study_dir, guard, weights, done, echo)
         echo(f"stopped: {stop.reason}")

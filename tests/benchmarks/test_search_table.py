@@ -243,10 +243,10 @@ def test_the_table_benchmark_searches_with_ehvi_unless_told(overrides, sampler):
     from nas.config import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("search", overrides=["+space=nb201", "benchmark=nb201", *overrides])
+        cfg = compose("search", overrides=["space=nb201", "benchmark=nb201", *overrides])
         assert cfg.sampler.name == sampler
         assert (
-            compose("search", overrides=["+space=nb201"]).sampler.name == "tpe"
+            compose("search", overrides=["space=nb201"]).sampler.name == "tpe"
         )  # trained: latency measured
 
 

@@ -29,7 +29,7 @@ def test_a_table_search_records_the_real_tables_values(tmp_path, monkeypatch):
         raise AssertionError("a table look-up must not train")
 
     monkeypatch.setattr(nas.fit, "fit", fit)
-    overrides = ["+space=nb201", "benchmark=nb201", "benchmark.device=raspi4", "sampler=tpe", "seed=2",
+    overrides = ["space=nb201", "benchmark=nb201", "benchmark.device=raspi4", "sampler=tpe", "seed=2",
                  "n_trials=30", "storage=memory", "logger=none", "progress=false", "html=false"]  # fmt: skip
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = to_plain(compose("search", overrides=overrides))

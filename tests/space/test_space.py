@@ -160,9 +160,9 @@ def test_bad_space_is_refused_with_a_message(change, message):
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["+space=resnet_like"], {"epochs": 1, "fraction": 1.0, "image_size": 14}),  # its calibrated fidelity
-        (["+space=resnet_like", "fidelity.image_size=28"], {"epochs": 1, "fraction": 1.0, "image_size": 28}),
-        (["+space=separable_like"], {"epochs": 1, "fraction": 0.1, "image_size": None}),  # search.yaml's
+        (["space=resnet_like"], {"epochs": 1, "fraction": 1.0, "image_size": 14}),  # its calibrated fidelity
+        (["space=resnet_like", "fidelity.image_size=28"], {"epochs": 1, "fraction": 1.0, "image_size": 28}),
+        (["space=separable_like"], {"epochs": 1, "fraction": 0.1, "image_size": None}),  # search.yaml's
     ],
 )
 def test_a_space_states_its_default_fidelity_and_the_command_line_wins(overrides, expected):

@@ -73,6 +73,6 @@ def test_a_study_folder_with_run_folders_does_not_shadow_config_keys(tmp_path, m
         (study / run_folder).mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     with initialize_config_module(config_module="conf", version_base="1.3"):
-        cfg = compose("search", overrides=["+space=resnet_like", "baselines.enabled=false", "html=false"])
+        cfg = compose("search", overrides=["space=resnet_like", "baselines.enabled=false", "html=false"])
     assert cfg.baselines.enabled is False
     assert _compose_train("model=exported/s-t0000", "data=synthetic").model.name == "s-t0000"
