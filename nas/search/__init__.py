@@ -1,7 +1,9 @@
-"""The architecture search: `python -m nas.search +space=<name>` (see `__main__`), `loop.run_search` in code.
+"""The architecture search: `nas-search space=<name>` / `python -m nas.search` (see `__main__`), `loop.run_search`
+in code.
 
 Modules, in the order a run uses them (each imports only modules above it, plus `optuna_internals`):
 
+    overrides         the command line's habits (`+space=`, `storage=<URL>`) as the config's overrides (a leaf)
     objectives        the objectives, their Optuna directions and trial attribute names (a leaf)
     optuna_internals  every use of Optuna's private API, one function each, with why
     storage           storages by name, their URLs, the retry of lost trials
