@@ -13,7 +13,8 @@ from nas.search.storage import make_storage
 
 
 def test_a_worker_on_another_cpu_model_is_refused_with_what_to_do(search_cfg, tmp_path, monkeypatch):
-    cfg = search_cfg("n_trials=1", "fidelity.epochs=1")  # latency measured (the timed mode a CPU model changes)
+    # Latency measured: the timed mode, whose figures a CPU model changes.
+    cfg = search_cfg("n_trials=1", "fidelity.epochs=1")
     study_dir = tmp_path / "study"
     run_search(cfg, study_dir=study_dir)
     here = nas.latency.fingerprint.cpu_model()
