@@ -105,3 +105,7 @@ def test_train_search_and_ablate_help_run_from_an_empty_folder(venv, tmp_path):
 
     out = _run([str(python), "-m", "experiments.ablate", "--help"], cwd=work, env=env)
     assert "pooling" in out and "activation" in out
+
+    # The console scripts come with the wheel: `nas-search` is `python -m nas.search`.
+    out = _run([str(python.parent / "nas-search"), "--help"], cwd=work, env=env)
+    assert out.startswith("nas-search space=<name>") and "resnet_like" in out
