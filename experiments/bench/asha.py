@@ -39,7 +39,7 @@ from experiments.ablation.stats import summarize
 from experiments.bench._nb201_samplers import SAMPLERS, build_sampler
 from experiments.bench.nb201 import load_problems
 from nas.benchmarks import nb201
-from nas.benchmarks.regret import Problem
+from nas.pareto import Problem
 from nas.search import halving
 
 BUDGETS = (25, 50, 100)  # simulated time in units of the table's mean 200-epoch training time

@@ -39,10 +39,10 @@ from experiments.bench import fidelity
 from nas import runfile
 from nas.claims import claim
 from nas.config import CONF_DIR, to_plain
+from nas.pareto import hypervolume
 from nas.search.calibration import calibration_file
 from nas.search.loop import run_search
 from nas.search.objectives import OBJECTIVES
-from nas.search.pareto import hypervolume
 
 METHODS = {
     "asha_tpe": ["scheduler=asha", "sampler=tpe"],

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.benchmarks.regret import Problem
+from nas.pareto import Problem
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # Edge k of the code / cell string joins node EDGES[k][1] to node EDGES[k][0].

@@ -20,7 +20,7 @@ Modules, in the order a run uses them (each imports only modules above it, plus 
     evaluator         seam: evaluating a candidate (training it at the rung, nas.fit), its cost and latency
     table             the evaluator of `benchmark=nb201`: results looked up in NAS-Bench-201's tables
     trial             one trial's life-cycle, ask -> checks -> evaluate -> tell, ended in one place
-    pareto            front maths (non-dominated sort, hypervolume, dominance) and trial records
+    pareto            trial records, their front and hypervolume (the maths of points is nas.pareto)
     followups         after the trials: baselines, retraining, deleting the weights of trials off the front
     reporting/        the report's files (tables, figures, exports, summary.json) and the W&B summary run
     loop              the run loop and its stop rules, then the follow-ups and the report

@@ -45,7 +45,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy.optimize import minimize
 from scipy.special import ndtr
 
-from nas.benchmarks.regret import front_mask
+from nas.pareto import ACCURACY_LATENCY, front_mask
 
 Known = Callable[[Mapping[str, Any]], "float | None"]
 
@@ -145,7 +145,7 @@ class KnownLatencyEHVI(BaseSampler):
     ) -> np.ndarray:
         d = len(sizes)
         rows = [np.stack([self._rng.integers(s, size=self.pool) for s in sizes], axis=1)]
-        for r in X[front_mask(acc, lat)]:
+        for r in X[front_mask(np.column_stack((acc, lat)), ACCURACY_LATENCY)]:
             for j in range(d):
                 for v in range(sizes[j]):
                     if v != r[j]:
@@ -232,7 +232,7 @@ def expected_improvement(
     """Expected hypervolume improvement of candidates at latencies `lc` whose error e = 1 - accuracy is
     lognormal (log e ~ N(mu, sd^2)), over the front of the observed (acc, lat); reference point: the worst
     observed accuracy and just past the largest latency seen."""
-    f = front_mask(acc, lat)
+    f = front_mask(np.column_stack((acc, lat)), ACCURACY_LATENCY)
     o = np.argsort(lat[f])
     fl, fa = lat[f][o], np.maximum.accumulate(acc[f][o])
     ref = max(lat.max(), lc.max()) * 1.0001

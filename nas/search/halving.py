@@ -14,7 +14,8 @@
    first candidates of a study through (as Optuna's successive halving does), so a study is never stuck
    without full results.
 
-Vectors are in objective order; `senses[i]` is +1 for a maximised objective, -1 for a minimised one.
+Vectors are in objective order; `senses[i]` is +1 for a maximised objective, -1 for a minimised one. Dominance
+and non-dominated sorting are nas.pareto's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from nas import pareto
 
 Vector = Sequence[float]
 
@@ -36,34 +39,8 @@ class Decision:
     reason: str = ""
 
 
-def _gains(points: np.ndarray, senses: Sequence[int]) -> np.ndarray:
-    return points * np.asarray(senses, dtype=float)  # every objective maximised
-
-
-def dominates(a: Vector, b: Vector, senses: Sequence[int]) -> bool:
-    """Whether `a` Pareto-dominates `b` (no worse in every objective, better in one)."""
-    ga, gb = _gains(np.asarray([a], float), senses)[0], _gains(np.asarray([b], float), senses)[0]
-    return bool(np.all(ga >= gb) and np.any(ga > gb))
-
-
-def front_ranks(points: np.ndarray, senses: Sequence[int]) -> np.ndarray:
-    """(n,) non-dominated sorting rank of each row of `points` (0 = the first front)."""
-    g = _gains(np.asarray(points, float), senses)
-    n = len(g)
-    # dom[i, j]: i dominates j
-    ge = np.all(g[:, None, :] >= g[None, :, :], axis=2)
-    gt = np.any(g[:, None, :] > g[None, :, :], axis=2)
-    dom = ge & gt
-    ranks = np.full(n, -1)
-    left = np.ones(n, bool)
-    r = 0
-    while left.any():
-        current = left & ~np.any(dom[left][:, :], axis=0)  # not dominated by any remaining row
-        current &= left
-        ranks[current] = r
-        left &= ~current
-        r += 1
-    return ranks
+def _directions(senses: Sequence[int]) -> list[str]:
+    return ["maximize" if s > 0 else "minimize" for s in senses]
 
 
 def crowding(points: np.ndarray) -> np.ndarray:
@@ -85,7 +62,7 @@ def crowding(points: np.ndarray) -> np.ndarray:
 def order(points: np.ndarray, senses: Sequence[int]) -> np.ndarray:
     """Row indices best first: by front rank, then crowding distance (larger first), then row (earlier)."""
     p = np.asarray(points, float)
-    ranks = front_ranks(p, senses)
+    ranks = pareto.front_ranks(p, _directions(senses))
     crowd = np.zeros(len(p))
     for r in np.unique(ranks):
         rows = np.flatnonzero(ranks == r)
@@ -131,7 +108,7 @@ def decide(
     if gain is not None:
         hope = optimistic(values, max(gain, 0.0), accuracy)
         for f in full:
-            if dominates(f, hope, senses):
+            if pareto.dominates(f, hope, _directions(senses)):
                 return Decision(
                     False,
                     f"cannot reach the front: even with the best gain seen (+{max(gain, 0.0):.4f} accuracy) "

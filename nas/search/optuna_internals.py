@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial
 
 def n_objective_hypervolume(points: Sequence[Sequence[float]], reference: Sequence[float]) -> float:
     """The exact hypervolume of minimised `points`, each no worse than `reference` in every objective
-    (nas.search.pareto.hypervolume handles directions and drops the points outside the reference box)."""
+    (nas.pareto.hypervolume handles directions and drops the points outside the reference box)."""
     return float(compute_hypervolume(np.asarray(points, dtype=float), np.asarray(reference, dtype=float)))
 
 

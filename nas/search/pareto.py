@@ -1,4 +1,5 @@
-"""Pareto fronts and hypervolume of trial records: which architectures are on the front, and by how much."""
+"""The search's trial records and their Pareto front and hypervolume: which architectures are on the front, and by
+how much (the maths of points is nas.pareto's)."""
 
 from __future__ import annotations
 
@@ -6,78 +7,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nas.pareto import dominates, front_indices, hypervolume
 from nas.search.objectives import ATTR_OF, OBJECTIVES
-from nas.search.optuna_internals import n_objective_hypervolume
-
-
-def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
-    """Whether `a` is at least as good as `b` everywhere and better somewhere."""
-    better = False
-    for x, y, d in zip(a, b, directions, strict=True):
-        if d == "maximize":
-            x, y = -x, -y
-        if x > y:
-            return False
-        better = better or x < y
-    return better
-
-
-def front_indices(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
-    """Indices of the non-dominated points, in order (duplicates of a front point are all kept).
-
-    Two objectives: one sweep in sorted order, O(n log n) (the search computes the front after every trial);
-    more: pairwise, O(n^2).
-    """
-    if len(directions) != 2:
-        return [
-            i
-            for i, p in enumerate(points)
-            if not any(dominates(q, p, directions) for j, q in enumerate(points) if j != i)
-        ]
-    sign = [-1.0 if d == "maximize" else 1.0 for d in directions]
-    pts = [(p[0] * sign[0], p[1] * sign[1]) for p in points]  # both minimised now
-    keep: list[int] = []
-    best_before = math.inf  # lowest y among points with a strictly lower x
-    i, order = 0, sorted(range(len(pts)), key=lambda k: pts[k])
-    while i < len(order):
-        j = i  # order[i:j] share one x; sorted by y, so the group's first y is its lowest
-        while j < len(order) and pts[order[j]][0] == pts[order[i]][0]:
-            j += 1
-        low = pts[order[i]][1]
-        for k in order[i:j]:
-            y = pts[k][1]
-            # dominated by a point with lower x and y <= this y, or one with the same x and a lower y
-            if not (best_before <= y or low < y):
-                keep.append(k)
-        best_before = min(best_before, low)
-        i = j
-    return sorted(keep)
-
-
-def hypervolume(
-    points: Sequence[Sequence[float]], directions: Sequence[str], reference: Sequence[float]
-) -> float:
-    """Volume dominated by `points` and bounded by `reference` (a point worse than all), in any number of
-    objectives: 1 or 2 by an exact sweep here, more by Optuna's exact WFG algorithm.
-
-    Points not strictly better than the reference in every objective add nothing.
-    """
-    sign = [-1.0 if d == "maximize" else 1.0 for d in directions]
-    ref = [r * s for r, s in zip(reference, sign, strict=True)]
-    pts = [[v * s for v, s in zip(p, sign, strict=True)] for p in points]  # all minimised now
-    pts = [p for p in pts if all(v < r for v, r in zip(p, ref, strict=True))]
-    if not pts:
-        return 0.0
-    if len(ref) > 2:
-        return n_objective_hypervolume(pts, ref)
-    if len(ref) == 1:
-        return ref[0] - min(p[0] for p in pts)
-    area, best_y = 0.0, ref[1]
-    for x, y in sorted(pts):
-        if y < best_y:
-            area += (ref[0] - x) * (best_y - y)
-            best_y = y
-    return area
 
 
 def hypervolume_history(

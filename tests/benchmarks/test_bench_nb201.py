@@ -12,7 +12,7 @@ import pytest
 from experiments.bench import nb201 as bench
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, SAMPLERS, build_sampler
 from nas.benchmarks import nb201
-from nas.benchmarks.regret import Problem, front_mask
+from nas.pareto import ACCURACY_LATENCY, Problem, front_mask
 from nas.search.ehvi import KnownLatencyEHVI, expected_improvement
 from nas.space import load_space
 
@@ -77,7 +77,7 @@ def test_the_known_latency_sampler_never_repeats_a_cell_and_is_reproducible(full
 
 def test_expected_improvement_matches_monte_carlo_and_ignores_dominated_candidates():
     acc, lat = np.array([0.5, 0.8, 0.9, 0.6]), np.array([1.0, 4.0, 8.0, 6.0])  # (0.6, 6 ms) is dominated
-    assert front_mask(acc, lat).tolist() == [True, True, True, False]
+    assert front_mask(np.column_stack((acc, lat)), ACCURACY_LATENCY).tolist() == [True, True, True, False]
     mu, sd, lc = np.log(np.array([0.1, 0.5, 0.15])), np.array([0.3, 0.05, 0.4]), np.array([2.0, 9.0, 5.0])
     got = expected_improvement(mu, sd, lc, acc, lat)
     rng = np.random.default_rng(0)

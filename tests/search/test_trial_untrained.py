@@ -10,8 +10,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from nas.pareto import hypervolume
 from nas.search.loop import run_search
-from nas.search.pareto import front, hypervolume, records
+from nas.search.pareto import front, records
 from tests.search.conftest import fixed
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import optuna
 
+from nas.pareto import front_indices
 from nas.search.objectives import ATTR_OF, OBJECTIVES
-from nas.search.pareto import front_indices
 
 log = logging.getLogger(__name__)
 

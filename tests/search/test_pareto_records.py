@@ -1,19 +1,11 @@
-"""Fronts and hypervolume of trial records."""
+"""Fronts and hypervolume of trial records (the maths of points: tests/engine/test_pareto.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from nas.search.pareto import dominated_by, front, front_indices, hypervolume
-
-
-def test_front_and_hypervolume():
-    pts = [[0.9, 3.0], [0.8, 1.0], [0.85, 3.5], [0.7, 2.0], [0.9, 3.0]]
-    assert front_indices(pts, ["maximize", "minimize"]) == [0, 1, 4]
-    # Minimising (1 - acc, latency) against reference (0 acc, 4 ms): two rectangles.
-    hv = hypervolume([[0.9, 3.0], [0.8, 1.0]], ["maximize", "minimize"], [0.0, 4.0])
-    assert hv == pytest.approx(0.8 * 3.0 + (0.9 - 0.8) * 1.0)
-    assert hypervolume([[0.5, 9.0]], ["maximize", "minimize"], [0.0, 4.0]) == 0.0
+from nas.pareto import hypervolume
+from nas.search.pareto import dominated_by, front
 
 
 def test_front_keeps_one_row_per_architecture():
@@ -24,29 +16,6 @@ def test_front_keeps_one_row_per_architecture():
         {"trial": 3, "state": "PRUNED", "accuracy": None, "latency": 0.1, "reused_from": None},
     ]
     assert [r["trial"] for r in front(recs, ["accuracy", "latency"])] == [0]
-
-
-def test_two_objective_sweep_matches_the_pairwise_definition():
-    import random
-
-    from nas.search.pareto import dominates
-
-    rng = random.Random(0)
-    for _ in range(500):
-        # ties and duplicates on a coarse grid half of the time: the sweep must keep duplicates of front points
-        pts = [
-            [rng.choice([0.1, 0.2, 0.5]), rng.choice([1.0, 2.0, 3.0])]
-            if rng.random() < 0.5
-            else [rng.random(), rng.random()]
-            for _ in range(rng.randint(0, 25))
-        ]
-        dirs = rng.choice([["maximize", "minimize"], ["minimize", "minimize"], ["maximize", "maximize"]])
-        pairwise = [
-            i
-            for i, p in enumerate(pts)
-            if not any(dominates(q, p, dirs) for j, q in enumerate(pts) if j != i)
-        ]
-        assert front_indices(pts, dirs) == pairwise, (pts, dirs)
 
 
 def test_a_baseline_is_dominated_by_the_front_rows_better_in_both():
@@ -136,30 +105,11 @@ def test_the_chance_test_is_a_one_sided_binomial_test(accuracy, n, trained):
 def test_hypervolume_of_three_objectives_is_the_volume_of_the_union_of_boxes():
     from nas.search.pareto import front_hypervolume
 
-    dirs = ["maximize", "minimize", "minimize"]
     # boxes against (accuracy 0, latency 2, params 3): 0.9 x 1 x 2 and 0.8 x 1.5 x 1, overlapping 0.8 x 1 x 1
     pts = [[0.9, 1.0, 1.0], [0.8, 0.5, 2.0]]
-    assert hypervolume(pts, dirs, [0.0, 2.0, 3.0]) == pytest.approx(1.8 + 1.2 - 0.8)
-    # a point outside the reference box adds nothing; a dominated one adds nothing
-    assert hypervolume([*pts, [0.95, 2.5, 0.1], [0.5, 1.5, 2.5]], dirs, [0.0, 2.0, 3.0]) == pytest.approx(2.2)
     rows = [{"accuracy": a, "latency": lat, "n_params": p} for a, lat, p in pts]
     hv = front_hypervolume(rows, ["accuracy", "latency", "params"], [0.0, 2.0, 3.0])
     assert hv == {"value": pytest.approx(2.2), "reference": [0.0, 2.0, 3.0]}
-
-
-def test_the_two_objective_sweep_agrees_with_optunas_hypervolume():
-    import random
-
-    import numpy as np
-    from optuna._hypervolume import compute_hypervolume
-
-    rng = random.Random(1)
-    for _ in range(100):
-        pts = [[rng.random(), rng.random() * 4] for _ in range(rng.randint(1, 20))]
-        losses = np.array([[-a, lat] for a, lat in pts])
-        assert hypervolume(pts, ["maximize", "minimize"], [0.0, 4.0]) == pytest.approx(
-            compute_hypervolume(losses, np.array([0.0, 4.0]))
-        )
 
 
 def test_hypervolume_history_is_the_front_after_each_trial_in_trial_order():
