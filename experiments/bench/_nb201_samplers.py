@@ -1,4 +1,5 @@
-"""The sampler configurations the NAS-Bench-201 benchmark compares, by name (stock Optuna 5 samplers + variants).
+"""The sampler configurations the NAS-Bench-201 benchmark compares, by name (stock Optuna 5 samplers + variants;
+`_norepeat`: the search's own `sampler.no_repeat` wrapper, nas.search.norepeat).
 
 Private to `experiments.bench` (a leading underscore keeps it off the list of benchmark commands).
 """
@@ -10,11 +11,11 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
 
 from nas.search.ehvi import Known, KnownLatencyEHVI
+from nas.search.norepeat import NoRepeat
 from nas.search.optuna_internals import set_generation
 from nas.space import load_space
 
@@ -50,49 +51,6 @@ class Handover(BaseSampler):
 
     def after_trial(self, study, trial, state, values):  # noqa: D102
         self._pick(trial).after_trial(study, trial, state, values)
-
-
-class NoRepeat(BaseSampler):
-    """`inner`, redrawn (up to `tries` times, then uniformly at random) when it proposes an evaluated cell.
-
-    In a finite categorical space a converged TPE keeps proposing cells it has seen (a fifth of 200 trials
-    on NAS-Bench-201); a repeat teaches nothing. Only relative samples are checked: independent ones (the
-    start-up phase, random draws) are drawn one parameter at a time and rarely repeat.
-    """
-
-    def __init__(self, inner: BaseSampler, *, seed: int | None = None, tries: int = 20) -> None:
-        self.inner, self.tries = inner, tries
-        self._rng = np.random.default_rng(seed)
-
-    def infer_relative_search_space(self, study, trial):  # noqa: D102
-        return self.inner.infer_relative_search_space(study, trial)
-
-    def sample_relative(self, study, trial, search_space):  # noqa: D102
-        params = self.inner.sample_relative(study, trial, search_space)
-        if not params:
-            return params
-        names = sorted(params)
-        seen = {tuple(t.params.get(n) for n in names) for t in study.get_trials(deepcopy=False) if t.params}
-        for _ in range(self.tries):
-            if tuple(params[n] for n in names) not in seen:
-                return params
-            params = self.inner.sample_relative(study, trial, search_space)
-        for _ in range(1000):  # uniformly random unseen cell (the space is 15,625 cells, a few hundred seen)
-            params = {
-                n: search_space[n].choices[self._rng.integers(len(search_space[n].choices))] for n in names
-            }
-            if tuple(params[n] for n in names) not in seen:
-                break
-        return params
-
-    def sample_independent(self, study, trial, param_name, param_distribution):  # noqa: D102
-        return self.inner.sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study, trial):  # noqa: D102
-        self.inner.before_trial(study, trial)
-
-    def after_trial(self, study, trial, state, values):  # noqa: D102
-        self.inner.after_trial(study, trial, state, values)
 
 
 def _gamma(fraction: float) -> Callable[[int], int]:

@@ -2,9 +2,9 @@
 
 In a finite space a converged TPE keeps proposing points it has seen (a fifth of 200 trials on
 NAS-Bench-201's 15,625 cells); a repeat teaches the sampler nothing and, with `reuse`, still spends a trial
-of the budget. Measured on NAS-Bench-201 (`python -m experiments.bench nb201`, 30 seeds, docs/benchmarks.md),
-multivariate TPE with this wrapper had lower hypervolume regret than without on all three devices at 50, 100
-and 200 evaluations.
+of the budget. Measured on NAS-Bench-201 (`python -m experiments.bench nb201`, whose `_norepeat` samplers are
+this wrapper; 30 seeds, docs/benchmarks.md), multivariate TPE with it had lower hypervolume regret than
+without on all three devices at 50, 100 and 200 evaluations.
 
 Only relative samples (the multivariate model's joint proposal) are checked: independent ones (start-up
 trials, random draws) are drawn one parameter at a time and rarely repeat. A proposal repeats a finished trial
