@@ -14,6 +14,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from nas import timing_lock
 from nas.config import make_callbacks, make_trainer, resolve_spec, validate_trainer
 from nas.identity import identity_key
 from nas.latency.costs import spec_costs
@@ -225,6 +226,8 @@ def fit(
     )
     monitor = ThroughputMonitor()
     cbs: list[pl.Callback] = [monitor, *user_callbacks, *(callbacks or [])]
+    if timing_lock.lock_path() is not None:  # another worker of this search times latency between our steps
+        cbs.append(timing_lock.StepLock(timing_lock.lock_path()))
     if (
         logger is not None
     ):  # the learning rate per epoch, as `train/lr` (Lightning refuses it without a logger)

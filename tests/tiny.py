@@ -36,6 +36,7 @@ def tiny_space(name: str = "tiny", *, max_width: int = 8, description: str = "a 
 # the tiny networks at chance on ~10 validation images: no chance test, or every front would be empty.
 FAST_SEARCH = [
     "sampler=random",
+    "workers=1",  # one process: a test of several workers says so
     "chance_alpha=null",
     "fidelity.fraction=1.0",
     "fidelity.epochs=1",

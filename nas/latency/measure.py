@@ -16,6 +16,7 @@ from torch import nn
 from nas.latency.config import LatencyConfig
 from nas.latency.fingerprint import Fingerprint, device_fingerprint
 from nas.latency.runtimes import prepare
+from nas.timing_lock import quiet_machine
 
 
 @dataclass(frozen=True)
@@ -189,9 +190,10 @@ def sample_until_stable(
 def time_call(fn: Callable[[], Any], cfg: LatencyConfig) -> tuple[list[float], int, float, bool]:
     """Time `fn` per `cfg`'s stopping rule; returns (samples in ms, calls per sample, rel CI, stable)."""
     timer = _timer(cfg.torch_device)
-    last = _warm_up(lambda: timer(fn, 1), cfg)
-    number = math.ceil(cfg.min_sample_ms / max(last, 1e-6)) if last < cfg.min_sample_ms else 1
-    samples, rel, stable = sample_until_stable(lambda: [timer(fn, number)], cfg)
+    with quiet_machine():  # no other worker of this search trains meanwhile (nas.timing_lock)
+        last = _warm_up(lambda: timer(fn, 1), cfg)
+        number = math.ceil(cfg.min_sample_ms / max(last, 1e-6)) if last < cfg.min_sample_ms else 1
+        samples, rel, stable = sample_until_stable(lambda: [timer(fn, number)], cfg)
     return [s[0] for s in samples], number, rel, stable
 
 
@@ -310,8 +312,9 @@ def measure_layers(
             native = prepared[0].to_native(x) if prepared else x
             with torch.inference_mode():
                 run = _chain_timer(calls, native, device)
-                _warm_up(run, cfg)
-                samples, rel, stable = sample_until_stable(run, cfg)
+                with quiet_machine():
+                    _warm_up(run, cfg)
+                    samples, rel, stable = sample_until_stable(run, cfg)
     finally:
         for m, was in zip(modules, states, strict=True):
             m.train(was)

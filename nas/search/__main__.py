@@ -94,9 +94,10 @@ def _main_hydra() -> None:
         # The search stack (torch, Lightning, Optuna) takes seconds to import: not paid for the listing above.
         from nas.search.loop import run_search
 
-        result = run_search(
-            to_plain(cfg), study_dir=study_dir(cfg, hc), on_start=lambda: record_command(cfg, hc)
-        )
+        plain = to_plain(cfg)
+        if hc.mode.name == "MULTIRUN" and plain.get("workers") == "auto":
+            plain["workers"] = 1  # a sweep's jobs are the workers (worker=range(K)): each runs one process
+        result = run_search(plain, study_dir=study_dir(cfg, hc), on_start=lambda: record_command(cfg, hc))
         if result.interrupted:
             sys.exit(130)
         if result.failed:

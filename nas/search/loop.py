@@ -26,6 +26,7 @@ from nas.progress import is_terminal
 from nas.search.evaluator import Evaluator, TrainingEvaluator
 from nas.search.followups import FrontWeights, retrain_top, run_baselines
 from nas.search.guard import InterruptGuard, StopRequested
+from nas.search.local_workers import Workers
 from nas.search.objectives import ATTR_OF
 from nas.search.pareto import dominated_by, front, records, trained
 from nas.search.plan import SearchPlan
@@ -101,12 +102,24 @@ def run_search(
     command line records itself there (.hydra/), so a refused run leaves an existing study's folder as it was."""
     plan = SearchPlan.from_cfg(cfg)
     with quiet():
-        return _run(plan, Path(study_dir), echo or tqdm.write, on_start)
+        return _run(plan, Path(study_dir), echo or tqdm.write, on_start, cfg)
 
 
-def _run(
-    plan: SearchPlan, study_dir: Path, echo: Callable[[str], None], on_start: Callable[[], None] | None = None
-) -> SearchResult:
+def run_trials(cfg: Mapping[str, Any], *, study_dir: str | Path, echo: Callable[[str], None]) -> Stop:
+    """A local child worker (nas.search.local_workers): the trials of a study another process opened and
+    reports, until it has `n_trials`; no header, follow-ups or report."""
+    plan = SearchPlan.from_cfg({**cfg, "workers": 1, "progress": False})
+    with quiet():
+        study, _, _, done = _open(plan, Path(study_dir), echo)
+        with InterruptGuard(notify=echo) as guard:
+            return _trials(plan, study, Path(study_dir), guard, FrontWeights(plan.front_dims, Path(study_dir)),
+                           done, echo)  # fmt: skip
+
+
+def _open(
+    plan: SearchPlan, study_dir: Path, echo: Callable[[str], None]
+) -> tuple[optuna.Study, bool, str, int]:
+    """Create or resume the study: (study, resumed, storage URL, counted trials)."""
     check_distributed(plan.base["trainer"], plan.pruner, plan.storage)
     sampler = make_sampler(plan.sampler, seed=plan.seed)
     pruner = make_pruner(plan.pruner, n_objectives=plan.n_objectives, epochs=plan.fidelity["epochs"])
@@ -137,7 +150,17 @@ def _run(
         # by the number of trials already there, so a fresh run and each resume stay reproducible.
         study.sampler = make_sampler(plan.sampler, seed=plan.seed + len(trials))
     url = storage_url(plan.storage, study_dir)
-    done = sum(counted(t) for t in trials)
+    return study, resumed, url, sum(counted(t) for t in trials)
+
+
+def _run(
+    plan: SearchPlan,
+    study_dir: Path,
+    echo: Callable[[str], None],
+    on_start: Callable[[], None] | None,
+    cfg: Mapping[str, Any],
+) -> SearchResult:
+    study, resumed, url, done = _open(plan, study_dir, echo)
     echo(
         f"study {plan.study_name} ({'resumed, ' + str(done) + ' trials done' if resumed else 'new'}) | space "
         f"{plan.space.name} | objectives {', '.join(plan.objectives)} | sampler {plan.sampler.get('name')} | "
@@ -149,8 +172,13 @@ def _run(
     weights = FrontWeights(plan.front_dims, study_dir)
     if on_start is not None:
         on_start()
-    with InterruptGuard(notify=echo) as guard:
+    if plan.workers > 1:
+        echo(f"{plan.workers} workers of 1 thread each (workers=1: one process); latency is timed while the "
+             "others pause their training")  # fmt: skip
+    with InterruptGuard(notify=echo) as guard, Workers(cfg, study_dir, plan.workers) as workers:
         stop = _trials(plan, study, study_dir, guard, weights, done, echo)
+        if not stop.interrupted:
+            workers.join()  # their last trials belong in the report
         echo(f"stopped: {stop.reason}")
         result = _finish(plan, study, study_dir, url, stop, guard, weights, echo)
     if result.interrupted:  # the trials, or a follow-up's training

@@ -17,6 +17,7 @@ from nas.config import resolve_spec
 from nas.fit import validate
 from nas.identity import identity_key, training_identity
 from nas.latency import LatencyConfig, spec_costs
+from nas.search import local_workers
 from nas.search.calibration import lookup as lookup_calibration
 from nas.search.calibration import signature as calibration_signature
 from nas.search.calibration import uncalibrated
@@ -51,6 +52,7 @@ SEARCH_KEYS = (
     "progress",
     "reuse",
     "worker",
+    "workers",
     "data",
     "optim",
     "trainer",
@@ -91,6 +93,7 @@ class SearchPlan:
     max_rejected: int = 500
     baselines: dict[str, Any] = field(default_factory=dict)
     starts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # a new study's first trials
+    workers: int = 1  # processes training this study's trials on this machine (nas.search.local_workers)
     retrain_top_k: int = 0
     retrain_epochs: int | None = None
     export_dir: Path | None = None
@@ -217,6 +220,11 @@ class SearchPlan:
             max_rejected=_int(cfg.get("max_rejected", 500), "max_rejected", 1),
             baselines=baselines,
             starts=[] if benchmark is not None else resolve_starts(Starts.parse(cfg.get("start")), space),
+            workers=local_workers.resolve(
+                cfg.get("workers", 1), trainer=cfg.get("trainer") or {},
+                storage=str((cfg.get("storage") or {}).get("name", "sqlite")), table=benchmark is not None,
+                n_trials=_int(cfg.get("n_trials", 20), "n_trials", 1),
+            ),  # fmt: skip
             retrain_top_k=_int(cfg.get("retrain_top_k", 0), "retrain_top_k", 0),
             retrain_epochs=full["trainer"].get("max_epochs"),
             export_dir=Path(cfg["export_dir"]) if cfg.get("export_dir") else None,
