@@ -20,7 +20,8 @@ def test_reference_networks_are_all_there():
         "inception_resnet_small", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
         "preact_resnet18", "wide_resnet50_2", "resnext50_32x4d", "densenet121", "xception", "mobilenet_v1",
         "squeezenet1_0", "squeezenet1_1", "enet_encoder", "fractalnet", "ciresan2010", "overfeat_fast", "vgg13",
-        "vgg19", "inception_v4", "inception_resnet_v2", "nb201", "resnet20",
+        "vgg19", "inception_v4", "inception_resnet_v2", "nb201", "resnet20", "resnet8", "resnet14", "mobilenet_v2",
+        "mobilenet_v1_025", "mobilenet_v1_050", "mobilenet_v2_035", "mobilenet_v2_050",
     }  # fmt: skip
     assert expected <= set(MODELS)
 
