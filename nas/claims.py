@@ -2,8 +2,9 @@
 docs/benchmarks.md, "Threads"): each run is claimed with an OS file lock while it trains.
 
 The lock is released when its process ends, even by kill -9, so a stale lock never blocks a restart. Used by
-the ablation cache (experiments.ablation.cache), the fidelity calibration and the real-front benchmark
-(experiments.bench.fidelity, .fronts) and the NAS-Bench-201 search sweep (experiments.bench._search_nb201).
+the run files the engine fills (nas.runfile: the fidelity calibration, the surrogate benchmark's data), the
+ablation cache (experiments.ablation.cache), the real-front benchmark (experiments.bench.fronts) and the
+NAS-Bench-201 search sweep (experiments.bench._search_nb201).
 """
 
 from __future__ import annotations

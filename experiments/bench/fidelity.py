@@ -5,7 +5,7 @@ A search can only be trusted if, at its fidelity, it ranks networks as a longer 
 fidelity (`--reference`, default 5 epochs on the whole training split; test accuracy; a second seed for
 `--seeded` of them: the seed-to-seed Spearman is the ceiling any cheap fidelity can reach), then at each
 candidate `--fidelities` entry (validation accuracy, what a search sees), and reports per candidate: median
-seconds per trial, Spearman's rho with the reference (bootstrap 95 % CI over architectures), the ceiling,
+seconds per trial, Spearman's rho with the reference (BCa bootstrap 95 % CI over architectures), the ceiling,
 top-3 overlap, and whether it meets the bar (rho >= 0.7 or >= 80 % of the ceiling, at most `--max-seconds`).
 It also gives rho(reference accuracy, latency) per `--runtimes` (is there a trade-off to find?).
 
@@ -23,23 +23,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import random
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from experiments.bench._common import ranks, spearman
 from nas import runfile
 from nas.claims import claim
 from nas.latency import latency_objective
 from nas.search.calibration import calibration_file
 from nas.search.plan import SearchPlan
 from nas.space import SpecRejected
+from nas.stats import bootstrap_ci, spearman
 
-__all__ = ["bootstrap_ci", "main", "parse", "parse_fidelity", "ranks", "spearman", "spread_by", "summarise"]
+__all__ = ["main", "parse", "parse_fidelity", "spread_by", "summarise"]
 
 RHO_BAR, CEILING_SHARE = 0.7, 0.8  # the issue's bar: rho >= 0.7, or >= 80 % of the seed ceiling
 
@@ -99,6 +97,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--latency", default="macs", help="latency mode of the plans (unused: the trade-off uses --runtimes)"
     )
     p.add_argument("--draws", type=int, default=300, help="random draws the architectures are chosen from")
+    p.add_argument(
+        "--add", type=int, default=0,
+        help="architectures added to the file's (a changed space): drawn from the space as it is now, spread "
+             "over MACs; the file's architectures and runs stay",
+    )  # fmt: skip
+    p.add_argument(
+        "--add-references", action="store_true",
+        help="add the textbook networks the space holds (conf/space `references`) that meet its constraints",
+    )  # fmt: skip
+    p.add_argument(
+        "--where", action="append", default=[], metavar="PARAM=VALUE",
+        help="--add draws only architectures with this parameter value (e.g. n_stages=3: a new region)",
+    )  # fmt: skip
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the CI")
     p.add_argument("--calibration", default=None, help="the calibration file (default conf/calibration/)")
     p.add_argument("--out", default="outputs/bench/fidelity", help="folder of the runs' outputs")
@@ -138,12 +149,21 @@ def compose_plan(args: argparse.Namespace, fid: dict[str, Any], seed: int = 0) -
     ])  # fmt: skip
 
 
-def pick_archs(plan: SearchPlan, n: int, draws: int) -> list[dict[str, Any]]:
-    """`n` distinct valid architectures of the plan's space, spread over MACs at the data's image size."""
+def pick_archs(
+    plan: SearchPlan, n: int, draws: int, *, where: dict[str, Any] | None = None, skip: list[Any] = ()
+) -> list[dict[str, Any]]:
+    """`n` distinct valid architectures of the plan's space, spread over MACs at the data's image size (only
+    draws whose parameters match `where`, none whose spec is in `skip`)."""
     found: dict[str, dict[str, Any]] = {}
+    taken = {json.dumps(s, sort_keys=True) for s in skip}
     for seed in range(draws):
         try:
-            spec = plan.space.sample_random(seed).spec
+            sample = plan.space.sample_random(seed)
+            if any(str(sample.params.get(k)) != str(v) for k, v in (where or {}).items()):
+                continue
+            spec = sample.spec
+            if json.dumps(spec, sort_keys=True) in taken:
+                continue
             _, _, cost = plan.cost(spec)
         except (SpecRejected, ValueError):
             continue
@@ -157,30 +177,32 @@ def pick_archs(plan: SearchPlan, n: int, draws: int) -> list[dict[str, Any]]:
     return spread_by(list(found.values()), lambda a: a["macs"], n)
 
 
+def added_archs(
+    args: argparse.Namespace, plan: SearchPlan, archs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The architectures `--add-references` and `--add N --where ...` add to the file's (none already in it)."""
+    specs = [a["spec"] for a in archs]
+    out = []
+    if args.add_references:
+        for name, params in plan.space.references.items():
+            spec = plan.space.compile(params)
+            _, _, cost = plan.cost(spec)
+            fits = not plan.space.constraints.violations({"params": cost["params"], "macs": cost["macs"]})
+            if fits and spec not in specs:
+                out.append({"spec": spec, "macs": cost["macs"], "params": cost["params"], "reference": name})
+                specs.append(spec)
+    tag = ",".join(sorted(args.where))  # --add N means N added under this --where: a re-run adds no more
+    want = args.add - sum(a.get("added") == tag for a in archs)
+    if want > 0:
+        where = dict(w.split("=", 1) for w in args.where)
+        out += [{**a, "added": tag} for a in pick_archs(plan, want, args.draws, where=where, skip=specs)]
+    return out
+
+
 def seeded(n: int, share: float) -> list[int]:
     """Which of n architectures (in MACs order) get a second reference seed: evenly spread."""
     k = round(n * share)
     return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if k >= 2 else list(range(k))
-
-
-def bootstrap_ci(
-    a: list[float], b: list[float], n: int = 2000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of Spearman's rho, resampling the pairs (architectures)."""
-    rng = random.Random(seed)
-    idx = range(len(a))
-    rhos = []
-    for _ in range(n):
-        pick = [rng.choice(idx) for _ in idx]
-        r = spearman([a[i] for i in pick], [b[i] for i in pick])
-        if not math.isnan(r):
-            rhos.append(r)
-    if not rhos:
-        return (float("nan"), float("nan"))
-    rhos.sort()
-    lo = rhos[int((1 - level) / 2 * (len(rhos) - 1))]
-    hi = rhos[int((1 + level) / 2 * (len(rhos) - 1))]
-    return (lo, hi)
 
 
 def top_overlap(a: list[float], b: list[float], k: int = 3) -> float:
@@ -201,10 +223,14 @@ def main(argv: list[str] | None = None) -> int:
             "pass the same --reference and overrides, or another --calibration file"
         )
     archs = doc.get("archs") or pick_archs(ref_plans[0], args.archs, args.draws)
+    # Which architectures have a second reference seed: chosen once, among the first set (an extension adds
+    # first-seed runs only).
+    two = doc.get("seeded") or seeded(len(archs), args.seeded)
+    archs = archs + added_archs(args, ref_plans[0], archs)
     runs: dict[str, Any] = doc.get("runs", {})
     out = Path(args.out)
     doc.update(
-        space=args.space, data=args.data, archs=archs, runs=runs,
+        space=args.space, data=args.data, archs=archs, runs=runs, seeded=two,
         reference={"label": label(args.ref), "fidelity": args.ref, "metric": "test/acc",
                    "signature": ref_plans[0].calibration_signature()},
     )  # fmt: skip
@@ -227,7 +253,6 @@ def main(argv: list[str] | None = None) -> int:
             if rt not in a.setdefault("latency", {}):
                 lat_cfg = {**ref_plans[0].latency, "mode": "measured", "runtime": rt}
                 a["latency"][rt] = latency_objective(ref_plans[0].deployed_spec(a["spec"]), lat_cfg)[0]
-    two = seeded(len(archs), args.seeded)
     todo = [(ref_plans[0], i, "reference", True) for i in range(len(archs))]
     todo += [(ref_plans[1], i, "reference", True) for i in two]
     todo += [
@@ -280,9 +305,8 @@ def summarise(
         None if a is None else statistics.fmean([a] + ([b] if b is not None else []))
         for a, b in zip(seed0, seed1, strict=True)
     ]
-    complete = all(r is not None for r in ref)
     trade = {}
-    if complete:
+    if all(r is not None for r in ref):
         for rt in sorted({k for a in archs for k in a.get("latency", {})}):
             if all(rt in a.get("latency", {}) for a in archs):
                 trade[rt] = spearman(ref, [a["latency"][rt] for a in archs])
@@ -291,14 +315,19 @@ def summarise(
         role = label(fid)
         rows = [runs.get(runfile.run_key(plan, a["spec"], role)) for a in archs]
         entry: dict[str, Any] = {"label": role, "fidelity": fid, "signature": plan.calibration_signature()}
-        if complete and all(rows):
-            accs = [r["accuracy"] for r in rows]
-            rho = spearman(accs, ref)
-            seconds = statistics.median(r["seconds"] for r in rows)
+        # Over the architectures with both results: an extended file is still calibrated over its first set
+        # while the added architectures train, and over all of them once they have.
+        have = [i for i in range(len(archs)) if rows[i] is not None and ref[i] is not None]
+        if len(have) >= 4:
+            accs = [rows[i]["accuracy"] for i in have]
+            refs = [ref[i] for i in have]
+            rho = spearman(accs, refs)
+            seconds = statistics.median(rows[i]["seconds"] for i in have)
             bar = RHO_BAR if ceiling is None else min(RHO_BAR, CEILING_SHARE * ceiling)
             entry.update(
-                accuracy=accs, seconds=seconds, rho=rho, ci=list(bootstrap_ci(accs, ref, args.bootstrap)),
-                top3=top_overlap(accs, ref), n_archs=len(archs), chance=sum(a < 0.15 for a in accs),
+                accuracy=accs, archs=have, seconds=seconds, rho=rho, top3=top_overlap(accs, refs),
+                ci=list(bootstrap_ci(spearman, accs, refs, n_resamples=args.bootstrap)),
+                n_archs=len(have), chance=sum(a < 0.15 for a in accs),
                 meets=bool(rho >= bar and seconds <= args.max_seconds),
             )  # fmt: skip
         cands.append(entry)

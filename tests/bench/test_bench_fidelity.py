@@ -4,7 +4,6 @@ file and that a search of the same fidelity then reports as calibrated."""
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
@@ -28,25 +27,6 @@ def test_fidelities_parse_and_bad_ones_fail_before_compute():
     for argv in (["--fidelities", "1:1.5"], ["--archs", "3"], ["--seeded", "2"], ["--reference", "x"]):
         with pytest.raises(SystemExit):
             fidelity.parse(argv)
-
-
-def test_spearman_uses_mid_ranks_for_ties():
-    assert fidelity.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert fidelity.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert fidelity.ranks([5, 1, 5, 2]) == [3.5, 1.0, 3.5, 2.0]
-    # mid-ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4): Pearson's r of the ranks
-    assert fidelity.spearman([0, 1, 1, 2], [0, 1, 2, 3]) == pytest.approx(4.5 / math.sqrt(4.5 * 5))
-    assert math.isnan(fidelity.spearman([1, 1, 1], [1, 2, 3]))
-
-
-def test_the_bootstrap_interval_brackets_rho_and_narrows_with_more_architectures():
-    a = [0.1, 0.3, 0.2, 0.5, 0.4, 0.7, 0.6, 0.9, 0.8, 1.0]
-    b = list(range(10))
-    lo, hi = fidelity.bootstrap_ci(a, b, n=500)
-    assert lo <= fidelity.spearman(a, b) <= hi <= 1.0 and lo > 0.5
-    wide = fidelity.bootstrap_ci(a[:5], b[:5], n=500)
-    assert wide[1] - wide[0] > hi - lo
-    assert fidelity.bootstrap_ci([1, 2, 3, 4], [4, 3, 2, 1], n=200) == (-1.0, -1.0)
 
 
 def test_architectures_are_spread_and_the_second_seeds_too():
@@ -179,8 +159,31 @@ def test_a_dry_run_trains_nothing_writes_nothing_and_says_so(tmp_path, monkeypat
     cal = tmp_path / "cal" / "resnet_like-synthetic.json"
     argv = [
         "--archs", "4", "--draws", "12", "--data", "synthetic", "--dry-run", "--calibration", str(cal),
-        "--out", str(tmp_path / "o"), "data.image_size=16",
+        "--out", str(tmp_path / "o"), "data.image_size=16", "data.val_size=200",
     ]  # fmt: skip
     assert fidelity.main(argv) == 0
     assert fits == [] and not cal.exists()
     assert "dry run, nothing written" in capsys.readouterr().err
+
+
+def test_a_changed_space_extends_the_file_and_a_rerun_adds_nothing_more(tmp_path, monkeypatch):
+    fits: list[str] = []
+    real = nas.fit.fit
+    monkeypatch.setattr(nas.fit, "fit", lambda cfg, **kw: fits.append(cfg["name"]) or real(cfg, **kw))
+    cal = tmp_path / "resnet_like-synthetic.json"
+    common = [
+        "--draws", "60", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5", "--seeded", "0",
+        "--bootstrap", "50", "--calibration", str(cal), "--out", str(tmp_path / "o"), "data.train_size=64",
+        "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
+    ]  # fmt: skip
+    assert fidelity.main(["--archs", "4", *common]) == 0
+    first = json.loads(cal.read_text())
+    extend = ["--archs", "4", "--add", "2", "--where", "n_stages=3", *common]
+    assert fidelity.main(extend) == 0
+    doc = json.loads(cal.read_text())
+    assert doc["archs"][:4] == first["archs"] and len(doc["archs"]) == 6
+    assert all(len(a["spec"]["stages"]) == 3 and a["added"] == "n_stages=3" for a in doc["archs"][4:])
+    assert doc["candidates"][0]["n_archs"] == 6 and doc["seeded"] == first["seeded"] == []
+    trained = len(fits)
+    assert fidelity.main(extend) == 0 and len(fits) == trained  # the file holds the 2 added: none more
+    assert len(json.loads(cal.read_text())["archs"]) == 6
