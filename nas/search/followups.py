@@ -34,6 +34,7 @@ from nas.search.objectives import ATTR
 from nas.search.pareto import front, records
 from nas.search.plan import SearchPlan
 from nas.search.reporting.exports import export_name
+from nas.search.starts import ENQUEUED_ATTR
 from nas.speed import time_layouts
 from nas.tracking import latency_summary
 
@@ -71,8 +72,9 @@ def run_baselines(
     cfg = plan.baselines
     if not cfg.get("enabled", True):
         return []
-    # The networks the study started from are trials at the same fidelity already (nas.search.starts).
-    started = {name for name, _ in plan.starts}
+    # The networks the study started from are trials at the same fidelity already (nas.search.starts); a
+    # reference left out of the start (outside the constraints) stays a baseline.
+    started = set(study.user_attrs.get(ENQUEUED_ATTR) or ())
     models = [(n, s) for n, s in reference_models(plan.space.family, cfg.get("models")) if n not in started]
     max_macs = cfg.get("max_macs")
     out: list[dict[str, Any]] = []

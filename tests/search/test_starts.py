@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 
@@ -21,7 +23,9 @@ def load(study_dir) -> optuna.Study:
     return optuna.load_study(study_name="tiny", storage=f"sqlite:///{study_dir / 'study.db'}")
 
 
-def test_a_new_study_trains_the_references_first_then_resumes_without_them(search_cfg, held, tmp_path, capsys):
+def test_a_new_study_trains_the_references_first_then_resumes_without_them(
+    search_cfg, held, tmp_path, capsys
+):
     study_dir = tmp_path / "study"
     run_search(search_cfg("n_trials=3", space=held), study_dir=study_dir)
     trials = load(study_dir).trials
@@ -68,3 +72,16 @@ def test_an_exported_front_architecture_starts_a_new_study(search_cfg, tiny_spac
 def test_a_known_architecture_that_is_not_a_point_is_refused_before_compute(search_cfg, held, known, message):
     with pytest.raises(ValueError, match=message):
         SearchPlan.from_cfg(search_cfg(f"start.known=[{known}]", space=held))
+
+
+def test_only_the_references_a_study_started_from_leave_the_baselines():
+    from nas.runfile import compose_plan
+    from nas.search.followups import run_baselines
+    from nas.search.starts import ENQUEUED_ATTR
+
+    plan = compose_plan(["space=resnet_like", "data=synthetic", "baselines.enabled=true",
+                         "baselines.models=[resnet8,resnet20]", "baselines.max_share=null", "data.val_size=200"])  # fmt: skip
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr(ENQUEUED_ATTR, ["resnet8"])  # resnet20 was left out (say, outside the constraints)
+    recs = run_baselines(plan, study, Path("unused"), train=False, notify=lambda _: None)
+    assert [r["name"] for r in recs] == ["resnet20"]
