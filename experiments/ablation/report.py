@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.ablation.stats import fdr_q_values, paired, summarize
+from nas.stats import fdr_q_values, paired, summarize
 from nas.tracking import write_json
 
 COLUMNS = (

@@ -30,7 +30,7 @@ from experiments.ablation.report import (
     write_table_json,
 )
 from experiments.ablation.runner import Arm, plan_arm
-from experiments.ablation.stats import EQUAL_RTOL
+from nas.stats import EQUAL_RTOL
 
 ROW_KEYS = {"axis", "variant", "overrides", "skip", "requires"}
 # The published tables a suite compares with: $NAS_REFERENCE_DIR, by default ../shared/reference beside the

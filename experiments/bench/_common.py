@@ -1,10 +1,9 @@
-"""What the training benchmarks (search, fidelity) share: their command-line options, the search config of
-one run, and Spearman's rank correlation."""
+"""What the training benchmarks (search, fidelity) share: their command-line options and the search config of
+one run."""
 
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -47,27 +46,3 @@ def compose(args: argparse.Namespace, sampler: str, seed: int) -> dict[str, Any]
         cfg = to_plain(hydra_compose("search", overrides=[*overrides, *args.overrides]))
     cfg["export_dir"] = str(Path(args.out) / "exports")  # a copy of the front beside the benchmark's outputs
     return cfg
-
-
-def ranks(xs: list[float]) -> list[float]:
-    """1-based ranks, ties sharing their mean rank."""
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    out = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman's rank correlation (Pearson's on mid-ranks); nan when either side is constant."""
-    ra, rb = ranks(a), ranks(b)
-    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
-    va, vb = sum((x - ma) ** 2 for x in ra), sum((y - mb) ** 2 for y in rb)
-    return cov / (va * vb) ** 0.5 if va and vb else float("nan")

@@ -33,6 +33,7 @@ from typing import Any
 
 from nas.latency import LatencyConfig, LatencyPredictor, measure_latency, spec_costs
 from nas.latency.runtimes import RUNTIMES
+from nas.stats import spearman
 
 TARGETS = {"spearman": 0.95, "median_ape_pct": 10.0, "cv_pct": 5.0}
 CPU_RUNTIMES = ("eager", "torchscript", "onnxruntime")
@@ -106,12 +107,6 @@ def spec_sampler(space: str, **shape: Any) -> Callable[[random.Random], dict[str
         raise ValueError(f"space {space!r} rejected 100 random draws in a row")
 
     return draw
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b).statistic)
 
 
 def macs_fit(macs: list[float], ms: list[float]) -> dict[str, float]:

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import optuna
 
-from experiments.ablation.stats import summarize
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, LOG_LATENCY, SAMPLERS, build_sampler
 from nas.benchmarks import nb201
 from nas.pareto import Problem, evaluations_to_reach
+from nas.stats import summarize
 
 BUDGETS = (25, 50, 100, 200)
 REACH = (0.95, 0.99)  # fractions of HV*

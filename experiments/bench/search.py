@@ -33,13 +33,14 @@ from typing import Any
 import optuna
 
 from experiments.bench import _search_nb201
-from experiments.bench._common import compose, spearman, training_options
+from experiments.bench._common import compose, training_options
 from nas.pareto import hypervolume
 from nas.search.followups import run_baselines
 from nas.search.loop import quiet, run_search
 from nas.search.pareto import dominated_by, front, records
 from nas.search.plan import SearchPlan
 from nas.search.storage import make_storage
+from nas.stats import spearman
 
 SAMPLERS = ("tpe", "nsga2", "random")
 TARGET_RATIO = 1.1

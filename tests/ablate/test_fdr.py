@@ -1,5 +1,5 @@
 """Many comparisons, one family: the ablation tables report Benjamini-Hochberg q-values beside the p-values and
-call a row significant only when its q-value is below 1 - confidence (scipy's false_discovery_control)."""
+call a row significant only when its q-value is below 1 - confidence (nas.stats.fdr_q_values; tests/engine/test_stats.py)."""
 
 import csv
 import json
@@ -10,26 +10,8 @@ from scipy import stats as st
 
 from experiments.ablation.callbacks import write_sweep_reports
 from experiments.ablation.report import markdown, table_rows, write_report
-from experiments.ablation.stats import fdr_q_values, paired
 from experiments.ablation.suite import suite_markdown, suite_rows, write_suite_report
-
-P = [0.01, 0.04, 0.03, 0.005, 0.2]
-# By hand: sorted 0.005, 0.01, 0.03, 0.04, 0.2; p * 5 / rank = 0.025, 0.025, 0.05, 0.05, 0.2, then the running
-# minimum from the largest down; back in input order:
-Q = [0.025, 0.05, 0.05, 0.025, 0.2]
-
-
-def test_q_values_match_scipy_and_the_hand_computed_adjustment():
-    assert fdr_q_values(P) == pytest.approx(Q)
-    assert fdr_q_values(P) == pytest.approx(list(st.false_discovery_control(P, method="bh")))
-
-
-def test_an_undefined_p_value_is_no_test_and_stays_undefined():
-    q = fdr_q_values([0.01, math.nan, 0.04])
-    assert math.isnan(q[1])
-    assert [q[0], q[2]] == pytest.approx(list(st.false_discovery_control([0.01, 0.04])))  # a family of 2
-    assert fdr_q_values([]) == [] and all(math.isnan(v) for v in fdr_q_values([math.nan]))
-
+from nas.stats import paired
 
 BASE = {0: 0.80, 1: 0.82, 2: 0.81}
 # Paired differences: a clear one (p 0.013, its 95 % CI excludes 0) and four that are noise.

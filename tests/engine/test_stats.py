@@ -1,5 +1,5 @@
-"""The statistics against hand-computed values (closed forms for 2 degrees of freedom) and against scipy;
-no spread (equal values or equal paired differences) is undefined, never significant."""
+"""nas.stats against hand-computed values (closed forms for 2 degrees of freedom) and against scipy; no spread
+(equal values or equal paired differences) is undefined, never significant."""
 
 import math
 
@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from experiments.ablation.report import markdown, table_rows
-from experiments.ablation.stats import paired, summarize, t_quantile
-from experiments.ablation.suite import sign_agreement, suite_markdown, suite_rows
+from nas.stats import bootstrap_ci, fdr_q_values, paired, spearman, summarize, t_quantile
 
 BASE = {0: 0.80, 1: 0.82, 2: 0.81}
 VAR = {0: 0.83, 1: 0.84, 2: 0.82}
@@ -112,49 +110,78 @@ def test_equal_arm_values_give_no_interval():
     assert s.mean == pytest.approx(0.8123) and math.isnan(s.half) and "no spread" in s.note
 
 
-def arm(label, values, key):
-    return {"label": label, "key": key, "overrides": [label], "values": list(values.items()),
-            "params": 1, "macs": 1, "meta": {"paper_delta": 0.01, "paper_axis": "a", "paper_variant": label}}  # fmt: skip
+# ------------------------------------------------------------------ false-discovery-rate control
+
+P = [0.01, 0.04, 0.03, 0.005, 0.2]
+# By hand: sorted 0.005, 0.01, 0.03, 0.04, 0.2; p * 5 / rank = 0.025, 0.025, 0.05, 0.05, 0.2, then the running
+# minimum from the largest down; back in input order:
+Q = [0.025, 0.05, 0.05, 0.025, 0.2]
 
 
-def test_a_row_with_equal_differences_is_never_significant_and_says_why():
-    result = {
-        "metric": "test/acc", "confidence": 0.95, "seeds": 2, "suite": "s",
-        "baseline": arm("baseline", {0: 0.80, 1: 0.81}, "k0"),
-        "variants": [arm("baseline", {0: 0.80, 1: 0.81}, "k0"), arm("v", {0: 0.83, 1: 0.84}, "k1")],
-    }  # fmt: skip
-    (row,) = [r for r in table_rows(result) if r["arm"] == "v"]
-    assert math.isnan(row["p_value"]) and math.isnan(row["delta_ci_low"]) and "undefined" in row["note"]
-    assert row["delta"] == pytest.approx(0.03)
-    (srow,) = [r for r in suite_rows(result) if r["arm"] == "v"]
-    assert srow["significant"] is False and srow["signs_agree"] == "yes"
-    text = markdown(table_rows(result), metric="test/acc", confidence=0.95)
-    assert "- v: all 2 paired differences are equal (+3.00 pp)" in text
+def test_q_values_match_scipy_and_the_hand_computed_adjustment():
+    assert fdr_q_values(P) == pytest.approx(Q)
+    assert fdr_q_values(P) == pytest.approx(list(st.false_discovery_control(P, method="bh")))
 
 
-def test_a_delta_of_exactly_zero_is_neither_agreement_nor_disagreement():
-    assert sign_agreement(0.01, 0.0) == sign_agreement(-0.01, 0.0) == "ours 0"
-    assert sign_agreement(0.0, 0.01) == "paper 0" and sign_agreement(0.01, 0.02) == "yes"
-    result = {
-        "metric": "test/acc", "confidence": 0.95, "seeds": 2, "suite": "s",
-        "baseline": arm("baseline", {0: 0.80, 1: 0.81}, "k0"),
-        "variants": [
-            arm("up", {0: 0.82, 1: 0.84}, "k1"),  # paper +1 pp, ours +2.5 pp: agree
-            arm("flat", {0: 0.81, 1: 0.80}, "k2"),  # ours exactly 0 (mean of +1 and -1 pp)
-        ],
-    }  # fmt: skip
-    rows = suite_rows(result)
-    assert [r["signs_agree"] for r in rows] == ["yes", "ours 0"]
-    assert "Signs agree in **1 of 1** rows where both deltas are non-zero" in suite_markdown(rows, result)
+def test_an_undefined_p_value_is_no_test_and_stays_undefined():
+    q = fdr_q_values([0.01, math.nan, 0.04])
+    assert math.isnan(q[1])
+    assert [q[0], q[2]] == pytest.approx(list(st.false_discovery_control([0.01, 0.04])))  # a family of 2
+    assert fdr_q_values([]) == [] and all(math.isnan(v) for v in fdr_q_values([math.nan]))
 
 
-def test_a_delta_that_cancels_up_to_float_rounding_counts_as_zero():
-    # +1 and -1 pp on the 1/10,000 accuracy grid: the mean of the paired differences is -5.6e-17, not 0.
-    result = {
-        "metric": "test/acc", "confidence": 0.95, "seeds": 2, "suite": "s",
-        "baseline": arm("baseline", {0: 0.81, 1: 0.81}, "k0"),
-        "variants": [arm("flat", {0: 0.82, 1: 0.80}, "k1")],
-    }  # fmt: skip
-    rows = suite_rows(result)
-    assert rows[0]["delta"] != 0 and abs(rows[0]["delta"]) < 1e-15  # the premise: float rounding
-    assert [r["signs_agree"] for r in rows] == ["ours 0"]
+# ---------------------------------------------------------- rank correlation and its bootstrap interval
+
+
+def test_spearman_uses_mid_ranks_for_ties():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # mid-ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4): Pearson's r of the ranks
+    assert spearman([0, 1, 1, 2], [0, 1, 2, 3]) == pytest.approx(4.5 / math.sqrt(4.5 * 5))
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_the_bootstrap_interval_brackets_rho_and_narrows_with_more_architectures():
+    a = [0.1, 0.3, 0.2, 0.5, 0.4, 0.7, 0.6, 0.9, 0.8, 1.0]
+    b = list(range(10))
+    lo, hi = bootstrap_ci(spearman, a, b, n_resamples=500)
+    assert lo <= spearman(a, b) <= hi <= 1.0 and lo > 0.5
+    wide = bootstrap_ci(spearman, a[:5], b[:5], n_resamples=500)
+    assert wide[1] - wide[0] > hi - lo
+    assert bootstrap_ci(spearman, [1, 2, 3, 4], [4, 3, 2, 1], n_resamples=200) == (-1.0, -1.0)
+    assert bootstrap_ci(spearman, a, b, n_resamples=200, seed=3) == bootstrap_ci(
+        spearman, a, b, n_resamples=200, seed=3
+    )
+
+
+def test_the_bootstrap_interval_is_scipys_bca_interval():
+    rng = np.random.default_rng(0)
+    a = np.round(rng.uniform(0.8, 0.92, 12), 4)  # twelve architectures, test accuracies on the 1/10,000 grid
+    b = np.round(a + rng.normal(0, 0.01, 12), 4)
+    ref = st.bootstrap(
+        (a, b), spearman, paired=True, vectorized=False, n_resamples=1000, method="BCa",
+        random_state=np.random.default_rng(7),
+    ).confidence_interval  # fmt: skip
+    assert bootstrap_ci(spearman, a, b, n_resamples=1000, seed=7) == pytest.approx(
+        (ref.low, ref.high), rel=1e-12
+    )
+
+
+def test_resamples_where_rho_is_undefined_are_left_out_not_the_whole_interval():
+    # Four architectures: about one resample in 64 draws a single one four times (rho undefined), which makes
+    # scipy's own BCa interval NaN.
+    a, b = [0.81, 0.84, 0.83, 0.88], [0.85, 0.86, 0.88, 0.9]
+    with pytest.warns(st.DegenerateDataWarning):
+        ref = st.bootstrap((a, b), spearman, paired=True, vectorized=False, n_resamples=500, method="BCa",
+                           random_state=np.random.default_rng(0)).confidence_interval  # fmt: skip
+    assert math.isnan(ref.low)
+    lo, hi = bootstrap_ci(spearman, a, b, n_resamples=500)
+    assert -1.0 <= lo < spearman(a, b) <= hi <= 1.0
+
+
+def test_where_bca_is_undefined_the_interval_is_the_percentile_one():
+    # Three networks at chance tie: leaving out the fourth leaves one side constant, so BCa's acceleration
+    # (from the leave-one-out values) is undefined; the percentile interval of the same resamples stands.
+    a, b = [0.1, 0.1, 0.1, 0.5], [0.2, 0.3, 0.1, 0.9]
+    lo, hi = bootstrap_ci(spearman, a, b, n_resamples=300)
+    assert math.isfinite(lo) and lo <= spearman(a, b) <= hi <= 1.0
