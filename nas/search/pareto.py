@@ -128,3 +128,27 @@ def front_hypervolume(
         return None
     value = hypervolume(pts, [OBJECTIVES[d] for d in dims], reference)
     return {"value": value, "reference": [float(v) for v in reference]}
+
+
+def versus_textbook(recs: Sequence[Mapping[str, Any]], dims: Sequence[str]) -> dict[str, Any] | None:
+    """How the most accurate network the search found compares with the most accurate reference network the
+    study started from (trials with `reference`), both at the search fidelity; None without both."""
+    done = [r for r in recs if trained(r) and all(_finite(r.get(ATTR_OF[d])) for d in dims)]
+    refs = [r for r in done if r.get("reference")]
+    found = [r for r in done if not r.get("reference")]
+    if not refs or not found:
+        return None
+    acc = ATTR_OF[dims[0]]
+    book, best = max(refs, key=lambda r: r[acc]), max(found, key=lambda r: r[acc])
+    dirs = [OBJECTIVES[d] for d in dims]
+    point = lambda r: [float(r[ATTR_OF[d]]) for d in dims]  # noqa: E731
+    if dominates(point(best), point(book), dirs):
+        relation = "dominates"
+    elif dominates(point(book), point(best), dirs):
+        relation = "is dominated by"
+    else:
+        relation = "trades off with"
+    beaters = [r["trial"] for r in found if dominates(point(r), point(book), dirs)]
+    return {"reference": book["reference"], "reference_trial": book["trial"], "best_trial": best["trial"],
+            "relation": relation, "dominating_trials": beaters}  # fmt: skip
+

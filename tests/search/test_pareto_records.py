@@ -151,3 +151,26 @@ def test_records_carry_the_reference_network_a_trial_came_from():
         trial.suggest_float("x", 0.0, 2.0)
         study.tell(trial, [0.5, 1.0])
     assert [r["reference"] for r in records(study.trials)] == ["resnet20", None]
+
+
+
+@pytest.mark.parametrize(
+    ("found", "relation", "beaters"),
+    [
+        ([(0.90, 1.0), (0.80, 0.1)], "dominates", [2]),  # trial 3 (0.80 at 0.1 ms) is less accurate than resnet20
+        ([(0.70, 3.0)], "is dominated by", []),
+        ([(0.90, 9.0), (0.60, 0.5)], "trades off with", []),
+    ],
+)
+def test_the_best_network_found_is_compared_with_the_best_reference(found, relation, beaters):
+    from nas.search.pareto import versus_textbook
+
+    def rec(trial, acc, lat, ref=None):
+        return {"trial": trial, "state": "COMPLETE", "accuracy": acc, "latency": lat, "reference": ref}
+
+    recs = [rec(0, 0.75, 1.5, "resnet8"), rec(1, 0.85, 2.0, "resnet20")]
+    recs += [rec(2 + i, a, t) for i, (a, t) in enumerate(found)]
+    got = versus_textbook(recs, ["accuracy", "latency"])
+    assert got["reference"] == "resnet20" and got["reference_trial"] == 1 and got["best_trial"] == 2
+    assert got["relation"] == relation and got["dominating_trials"] == beaters
+    assert versus_textbook(recs[:2], ["accuracy", "latency"]) is None  # nothing found yet

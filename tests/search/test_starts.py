@@ -35,6 +35,9 @@ def test_a_new_study_trains_the_references_first_then_resumes_without_them(
     assert "reference" not in trials[2].user_attrs
     out = capsys.readouterr().out
     assert "starting from 2 known network(s): narrow, wide" in out and "[narrow]" in out and "[wide]" in out
+    line = next(x for x in out.splitlines() if x.startswith("best network found: trial 2"))
+    assert "both at the search fidelity (1 epoch(s) at 8 px), not fully trained" in line
+    assert any(f" {rel} " in line for rel in ("dominates", "is dominated by", "trades off with"))
 
     run_search(search_cfg("n_trials=4", space=held), study_dir=study_dir)  # resumed: nothing enqueued again
     trials = load(study_dir).trials

@@ -16,7 +16,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search.pareto import front_hypervolume, hypervolume_history
+from nas.search.objectives import ATTR_OF
+from nas.search.pareto import front_hypervolume, hypervolume_history, versus_textbook
 from nas.search.plan import SearchPlan
 from nas.search.reporting.exports import EXPORT_SUBDIR, export_front, trial_checkpoints
 from nas.search.reporting.figures import (
@@ -83,6 +84,9 @@ def write_report(
         f"(accuracy at the search fidelity{_px_note(train_px, deployed_px)})"
     )
     echo("\n" + table(front, unit=unit, title=title, names=names))
+    textbook = versus_textbook(recs, dims)
+    if textbook is not None:
+        echo(textbook_line(textbook, recs, dims, unit, plan.fidelity, train_px))
     trained = [b for b in baselines if "skipped" not in b]
     calibration = plan.calibration()
     if trained:
@@ -122,6 +126,7 @@ def write_report(
         "baseline_columns": baseline_names,  # a baseline's MACs are counted at the training size
         "not_trained": sum(bool(r.get("not_trained")) for r in recs),
         "hypervolume": front_hypervolume(front, dims, reference) if reference is not None else None,
+        "versus_textbook": textbook,
     }
     # <study folder>/conf is a Hydra config root (model/exported/<name>.yaml): the searchpath plugin
     # (hydra_plugins/cnn_nas_exports.py) lets `model=exported/<name>` find it; export_dir is an extra copy.
@@ -204,6 +209,40 @@ def write_report(
         echo(f"  python -m experiments.train model=exported/{exports[0]['name']}")
     echo(f"outputs: {study_dir}")
     return Report(summary=summary, files=files, exports=exports)
+
+
+def textbook_line(
+    textbook: Mapping[str, Any],
+    recs: Sequence[Mapping[str, Any]],
+    dims: Sequence[str],
+    unit: str,
+    fidelity: Mapping[str, Any],
+    train_px: int | None,
+) -> str:
+    """One line: the best network found against the best reference network, at the search fidelity."""
+    by = {r["trial"]: r for r in recs}
+    book, best = by[textbook["reference_trial"]], by[textbook["best_trial"]]
+
+    def point(r: Mapping[str, Any]) -> str:
+        return ", ".join(_fmt_dim(d, r, unit) for d in dims)
+
+    px = f" at {train_px} px" if train_px else ""
+    beaters = textbook["dominating_trials"]
+    also = f"; found networks that dominate it: trials {', '.join(map(str, beaters))}" if beaters else ""
+    return (
+        f"best network found: trial {best['trial']} ({point(best)}) {textbook['relation']} "
+        f"{textbook['reference']} (trial {book['trial']}: {point(book)}), both at the search fidelity "
+        f"({fidelity.get('epochs')} epoch(s){px}), not fully trained{also}"
+    )
+
+
+def _fmt_dim(dim: str, r: Mapping[str, Any], unit: str) -> str:
+    value = r[ATTR_OF[dim]]
+    if dim == "accuracy":
+        return f"accuracy {value:.4f}"
+    if dim == "latency":
+        return f"{value:.3g} {unit}".rstrip()
+    return f"{dim} {value:.4g}"
 
 
 def _px_note(train_px: int | None, deployed_px: int | None) -> str:
