@@ -31,7 +31,7 @@ import optuna
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, LOG_LATENCY, SAMPLERS, build_sampler
 from nas.benchmarks import nb201
 from nas.pareto import Problem, evaluations_to_reach
-from nas.stats import summarize
+from nas.stats import summarize, t_quantile
 
 BUDGETS = (25, 50, 100, 200)
 REACH = (0.95, 0.99)  # fractions of HV*
@@ -153,7 +153,8 @@ def plot(regret: Mapping[tuple, np.ndarray], path: Path) -> Path:
                 continue
             x = np.arange(1, c.shape[1] + 1)
             mean = c.mean(axis=0)
-            half = 1.96 * c.std(axis=0, ddof=1) / math.sqrt(c.shape[0]) if c.shape[0] > 1 else 0 * mean
+            n = c.shape[0]  # the table's t-interval (summary), per evaluation
+            half = t_quantile(0.95, n - 1) * c.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else 0 * mean
             (line,) = ax.plot(x, mean, label=f"{sampler} ({c.shape[0]})")
             ax.fill_between(
                 x, np.clip(mean - half, 1e-6, None), mean + half, color=line.get_color(), alpha=0.15
