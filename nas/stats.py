@@ -53,6 +53,14 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
         return float(_st.spearmanr(a, b).statistic)
 
 
+def kendall(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-b (the share of concordant minus discordant pairs, ties corrected), by
+    `scipy.stats.kendalltau`; NaN when either side is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a constant side: the NaN says it
+        return float(_st.kendalltau(a, b).statistic)
+
+
 def bootstrap_ci(
     statistic: Callable[..., float],
     *samples: Sequence[float],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from nas.stats import bootstrap_ci, fdr_q_values, paired, spearman, summarize, t_quantile
+from nas.stats import bootstrap_ci, fdr_q_values, kendall, paired, spearman, summarize, t_quantile
 
 BASE = {0: 0.80, 1: 0.82, 2: 0.81}
 VAR = {0: 0.83, 1: 0.84, 2: 0.82}
@@ -139,6 +139,13 @@ def test_spearman_uses_mid_ranks_for_ties():
     # mid-ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4): Pearson's r of the ranks
     assert spearman([0, 1, 1, 2], [0, 1, 2, 3]) == pytest.approx(4.5 / math.sqrt(4.5 * 5))
     assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_kendall_counts_concordant_pairs_with_ties_corrected():
+    assert kendall([1, 2, 3, 4], [10, 20, 40, 30]) == pytest.approx((5 - 1) / 6)  # one discordant pair of 6
+    # tau-b: (concordant - discordant) / sqrt((pairs - tied in a) (pairs - tied in b)) = 5 / sqrt(5 * 6)
+    assert kendall([0, 1, 1, 2], [0, 1, 2, 3]) == pytest.approx(5 / math.sqrt(30))
+    assert math.isnan(kendall([1, 1, 1], [1, 2, 3]))
 
 
 def test_the_bootstrap_interval_brackets_rho_and_narrows_with_more_architectures():
