@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,10 @@ def _cuda() -> bool:
 class Workers:
     """The child workers of a run: started before its trials, joined before its report."""
 
-    def __init__(self, cfg: Mapping[str, Any], study_dir: Path, count: int) -> None:
-        self.cfg, self.study_dir, self.count = dict(cfg), Path(study_dir), count
+    def __init__(self, cfg: Mapping[str, Any], study_dir: Path, count: int, run: Callable[..., Any]) -> None:
+        """`run(cfg, study_dir=..., echo=...)`: a child's trials (nas.search.loop.run_trials, passed in so that
+        this module does not import the loop that uses it)."""
+        self.cfg, self.study_dir, self.count, self.run = dict(cfg), Path(study_dir), count, run
         self.procs: list[multiprocessing.Process] = []
         self.saved: dict[str, str | None] = {}
 
@@ -75,7 +77,9 @@ class Workers:
         torch.set_num_threads(1)
         ctx = multiprocessing.get_context("spawn")  # torch's threads do not survive a fork
         for index in range(1, self.count):
-            p = ctx.Process(target=_child, args=(self.cfg, str(self.study_dir), index), daemon=False)
+            p = ctx.Process(
+                target=_child, args=(self.run, self.cfg, str(self.study_dir), index), daemon=False
+            )
             p.start()
             self.procs.append(p)
         return self
@@ -102,13 +106,9 @@ class Workers:
                 os.environ[key] = value
 
 
-def _child(cfg: dict[str, Any], study_dir: str, index: int) -> None:
+def _child(run: Callable[..., Any], cfg: dict[str, Any], study_dir: str, index: int) -> None:
     """A child worker: the same study's trials, at one thread, each line tagged with the worker."""
     import torch
 
     torch.set_num_threads(1)
-    from nas.search.loop import run_trials
-
-    run_trials(
-        cfg, study_dir=Path(study_dir), echo=lambda line: print(f"[worker {index}] {line}", flush=True)
-    )
+    run(cfg, study_dir=Path(study_dir), echo=lambda line: print(f"[worker {index}] {line}", flush=True))

@@ -175,7 +175,7 @@ def _run(
     if plan.workers > 1:
         echo(f"{plan.workers} workers of 1 thread each (workers=1: one process); latency is timed while the "
              "others pause their training")  # fmt: skip
-    with InterruptGuard(notify=echo) as guard, Workers(cfg, study_dir, plan.workers) as workers:
+    with InterruptGuard(notify=echo) as guard, Workers(cfg, study_dir, plan.workers, run_trials) as workers:
         stop = _trials(plan, study, study_dir, guard, weights, done, echo)
         if not stop.interrupted:
             workers.join()  # their last trials belong in the report
