@@ -66,7 +66,9 @@ def test_a_build_cut_short_resumes_and_trains_only_what_is_missing(tmp_path, fit
     doc = build(p, path, n=4, seeded=1, out=tmp_path / "out", command="cmd")
     assert len(fits) == 5 and doc["status"] == "complete" and len(doc["runs"]) == 5
     first = json.loads(path.read_text())
-    assert first["command"] == "cmd" and first["machine"] and first["signature"] == p[0].calibration_signature()
+    assert (
+        first["command"] == "cmd" and first["machine"] and first["signature"] == p[0].calibration_signature()
+    )
     seeds = sorted((r["arch"], r["seed"]) for r in first["runs"].values())
     assert seeds == [(0, 0), (1, 0), (1, 1), (2, 0), (3, 0)]
 
