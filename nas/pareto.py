@@ -3,7 +3,7 @@ of objectives, and hypervolume regret against a known front.
 
 The one copy that the search's reports (nas.search.pareto, over trial records), the successive-halving rule
 (nas.search.halving), the known-latency sampler (nas.search.ehvi), the NAS-Bench-201 tables
-(nas.benchmarks) and the benchmarks (experiments.bench) all use; it imports nothing of theirs. Points are
+(nas.tabular) and the benchmarks (experiments.bench) all use; it imports nothing of theirs. Points are
 rows of numbers, `directions` Optuna's words, "maximize" or "minimize", one per objective. Two objectives,
 the common case, go through vectorised sweeps, O(n log n): the front of NAS-Bench-201's 15,625 cells or a
 200-point regret curve take milliseconds. More objectives go through the pairwise dominance matrix (front,

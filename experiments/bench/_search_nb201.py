@@ -24,11 +24,11 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
 from experiments.bench.nb201 import BUDGETS, curves, format_table, load_results, plot, summary
-from nas.benchmarks import nb201
 from nas.claims import claim
 from nas.config import CONF_DIR, to_plain
 from nas.identity import identity_key
 from nas.search.loop import run_search
+from nas.tabular import nb201
 
 SAMPLERS = ("random", "tpe", "nsga2", "gp")  # conf/sampler/<name>.yaml, as the real search uses them
 DEVICES = ("gold_6226", "raspi4", "titanxp_1")

@@ -37,10 +37,10 @@ import optuna
 
 from experiments.bench._nb201_samplers import SAMPLERS, build_sampler
 from experiments.bench.nb201 import load_problems
-from nas.benchmarks import nb201
 from nas.pareto import Problem
 from nas.search import halving
 from nas.stats import summarize
+from nas.tabular import nb201
 
 BUDGETS = (25, 50, 100)  # simulated time in units of the table's mean 200-epoch training time
 SENSES = (1, -1)  # maximise accuracy, minimise latency

@@ -29,9 +29,9 @@ import numpy as np
 import optuna
 
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, LOG_LATENCY, SAMPLERS, build_sampler
-from nas.benchmarks import nb201
 from nas.pareto import Problem, evaluations_to_reach
 from nas.stats import summarize, t_quantile
+from nas.tabular import nb201
 
 BUDGETS = (25, 50, 100, 200)
 REACH = (0.95, 0.99)  # fractions of HV*

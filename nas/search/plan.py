@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nas.benchmarks.options import BenchmarkOptions
 from nas.config import resolve_spec
 from nas.fit import validate
 from nas.identity import identity_key, training_identity
@@ -28,6 +27,7 @@ from nas.search.starts import resolve as resolve_starts
 from nas.search.storage import STORAGES
 from nas.search.study import PRUNERS, SAMPLERS, latency_identity
 from nas.space import FIDELITY_KEYS, Space, SpecRejected, list_spaces
+from nas.tabular.options import BenchmarkOptions
 
 SEARCH_KEYS = (
     "space",

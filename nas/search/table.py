@@ -17,12 +17,12 @@ from typing import Any
 import optuna
 
 from blocks.families.nb201 import parse_cell
-from nas.benchmarks import nb201
-from nas.benchmarks.options import BenchmarkOptions
 from nas.latency import spec_costs
 from nas.search.evaluator import Candidate, Evaluation, Evaluator
 from nas.search.plan import SearchPlan
 from nas.search.scheduler import Rung
+from nas.tabular import nb201
+from nas.tabular.options import BenchmarkOptions
 
 # Network shape (its deployed spec without cells) -> (all-"none" cost, per-op increments): counted once
 # per process, so a benchmark of many searches counts each shape once (see TableEvaluator.cost).

@@ -7,10 +7,10 @@ import itertools
 
 import pytest
 
-from nas.benchmarks import nb201
 from nas.search.ehvi import KnownLatencyEHVI
 from nas.search.study import make_sampler
 from nas.space import Space, load_space
+from nas.tabular import nb201
 
 CONV, SKIP, NONE = "nor_conv_3x3", "skip_connect", "none"
 
@@ -34,7 +34,7 @@ def test_edges_that_cannot_reach_the_output_are_cut():
 def test_nb201_folds_into_its_functions():
     # 15,625 cells compute 9,445 different functions once dead edges are cut (none of them isomorphisms)
     dag = load_space("nb201").dag
-    # the space's edges are the benchmark's (nas.benchmarks.nb201.EDGES: (to, from) in cell-string order)
+    # the space's edges are the benchmark's (nas.tabular.nb201.EDGES: (to, from) in cell-string order)
     assert list(dag.edges.values()) == [(i, j) for j, i in nb201.EDGES]
     forms = {
         tuple(dag.canonical(cell(*(nb201.OPS[int(c)] for c in code))).values())

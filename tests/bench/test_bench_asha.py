@@ -7,7 +7,7 @@ import pytest
 from optuna.samplers import RandomSampler
 
 from experiments.bench import asha as bench
-from nas.benchmarks import nb201
+from nas.tabular import nb201
 
 
 @pytest.fixture(scope="module")

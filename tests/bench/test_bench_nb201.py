@@ -11,10 +11,10 @@ import pytest
 
 from experiments.bench import nb201 as bench
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, SAMPLERS, build_sampler
-from nas.benchmarks import nb201
 from nas.pareto import ACCURACY_LATENCY, Problem, front_mask
 from nas.search.ehvi import KnownLatencyEHVI, expected_improvement
 from nas.space import load_space
+from nas.tabular import nb201
 
 
 def test_summary_regret_ci_ratio_and_reach():

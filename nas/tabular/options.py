@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nas.benchmarks import nb201
+from nas.tabular import nb201
 
 BENCHMARKS = ("nb201",)
 SEED_MODES = ("draw", "mean")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.benchmarks import nb201
+from nas.tabular import nb201
 
 DEVICES = ("gold_6226", "raspi4")
 FEW = ("421211", "334131", "433444", "410001", "000000", "333333", "111111", "222222")

@@ -13,7 +13,6 @@ import optuna
 import pytest
 
 import nas.fit
-from nas.benchmarks import nb201
 from nas.latency import spec_costs
 from nas.search import ehvi
 from nas.search.loop import run_search
@@ -21,7 +20,8 @@ from nas.search.plan import SearchPlan
 from nas.search.scheduler import Rung
 from nas.search.table import TableEvaluator
 from nas.space import load_space
-from tests.benchmarks.conftest import write_tables
+from nas.tabular import nb201
+from tests.tabular.conftest import write_tables
 
 # Cells whose edges are all skip_connect or nor_conv_3x3: the 64 rows of the test table.
 CODES = ["".join(p) for p in itertools.product("13", repeat=6)]

@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from nas.benchmarks import nb201
-from tests.benchmarks.conftest import FEW
+from nas.tabular import nb201
+from tests.tabular.conftest import FEW
 
 
 def test_code_and_cell_string_round_trip():

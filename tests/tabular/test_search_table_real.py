@@ -13,9 +13,9 @@ import json
 import pytest
 
 import nas.fit
-from nas.benchmarks import nb201
 from nas.search.loop import run_search
-from tests.benchmarks.realdata import REAL_TABLES
+from nas.tabular import nb201
+from tests.tabular.realdata import REAL_TABLES
 
 pytestmark = REAL_TABLES
 
