@@ -2,7 +2,7 @@
 
 Every run is `nas.search.loop.run_search` over conf/space/nb201.yaml with `benchmark=nb201`: the trial code,
 the samplers as conf/sampler/*.yaml configures them, duplicate reuse and the report are the real search's;
-only the evaluation is a table look-up (nas.search.table). One 200-evaluation run per (sampler, device,
+only the evaluation is a table look-up (nas.search.tabular). One 200-evaluation run per (sampler, device,
 seed), in-memory storage and no W&B (per-trial overhead matters at tens of thousands of trials); each
 finished run appends the table rows it evaluated, in order, to a JSON-lines file, so an interrupted
 benchmark resumes at the next run. Scoring (regret vs the true front of all 15,625 cells, reference point

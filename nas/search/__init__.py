@@ -18,7 +18,7 @@ Modules, in the order a run uses them (each imports only modules above it, plus 
     guard             Ctrl-C / SIGTERM: stop after the current trial, or at once
     pruning           Optuna's Lightning pruning callback, adapted to pytorch_lightning
     evaluator         seam: evaluating a candidate (training it at the rung, nas.fit), its cost and latency
-    table             the evaluator of `benchmark=nb201`: results looked up in NAS-Bench-201's tables
+    tabular           the evaluator of `benchmark=nb201`: results looked up in NAS-Bench-201's tables
     trial             one trial's life-cycle, ask -> checks -> evaluate -> tell, ended in one place
     pareto            trial records, their front and hypervolume (the maths of points is nas.pareto)
     followups         after the trials: baselines, retraining, deleting the weights of trials off the front

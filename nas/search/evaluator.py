@@ -1,7 +1,7 @@
 """The evaluation seam: what a trial does with a candidate that passed its checks, behind one interface.
 
 `TrainingEvaluator` trains the candidate at the rung's fidelity through `nas.fit.fit`;
-`nas.search.table.TableEvaluator` reads a NAS-Bench-201 cell's result from the benchmark's table. An
+`nas.search.tabular.TabularEvaluator` reads a NAS-Bench-201 cell's result from the benchmark's table. An
 evaluator also says what a candidate costs (params / MACs) and its latency objective, so a table's latency
 column replaces the measurement through the same seam: the trial code does not change.
 """

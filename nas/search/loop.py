@@ -43,7 +43,7 @@ from nas.search.study import (
     open_study,
     study_identity,
 )
-from nas.search.table import TableEvaluator
+from nas.search.tabular import TabularEvaluator
 from nas.search.trial import TrialRunner
 from nas.search.workers import budget, can_wait, fail_lost, poll_seconds
 
@@ -311,7 +311,7 @@ def _trials(
 def make_evaluator(plan: SearchPlan, study_dir: Path, guard: InterruptGuard) -> Evaluator:
     """The one place that chooses how trials are evaluated: trained, or looked up (`benchmark=`)."""
     if plan.benchmark is not None:
-        return TableEvaluator(plan, plan.benchmark)
+        return TabularEvaluator(plan, plan.benchmark)
     return TrainingEvaluator(plan, study_dir, guard)
 
 

@@ -1,7 +1,7 @@
 """The `benchmark` option of a search (conf/benchmark/*.yaml): which table a trial looks its result up in.
 
 Parsed and checked by `nas.search.plan.SearchPlan` before any compute (names, the device column, the
-epochs the table has); `nas.search.table.TableEvaluator` does the look-ups.
+epochs the table has); `nas.search.tabular.TabularEvaluator` does the look-ups.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The table evaluator: a trial looks its candidate's result up in a tabular benchmark instead of training it.
+"""The tabular evaluator: a trial looks its candidate's result up in a tabular benchmark instead of training it.
 
 Under `benchmark=nb201` (conf/benchmark/nb201.yaml) a candidate of a space that renders the NAS-Bench-201
 network (conf/space/nb201.yaml) is evaluated in milliseconds: its accuracy is the table's at the rung's
@@ -25,11 +25,11 @@ from nas.tabular import nb201
 from nas.tabular.options import BenchmarkOptions
 
 # Network shape (its deployed spec without cells) -> (all-"none" cost, per-op increments): counted once
-# per process, so a benchmark of many searches counts each shape once (see TableEvaluator.cost).
+# per process, so a benchmark of many searches counts each shape once (see TabularEvaluator.cost).
 _COST_MODELS: dict[str, tuple[dict[str, int], dict[str, dict[str, int]]]] = {}
 
 
-class TableEvaluator(Evaluator):
+class TabularEvaluator(Evaluator):
     """Results from NAS-Bench-201's tables (see the module docstring); nothing trains, no W&B run per trial."""
 
     def __init__(self, plan: SearchPlan, options: BenchmarkOptions) -> None:

@@ -1,4 +1,4 @@
-"""The search with `benchmark=nb201`: a few-row table drives the table evaluator through the real loop
+"""The search with `benchmark=nb201`: a few-row table drives the tabular evaluator through the real loop
 (look-ups, simulated cost, reuse, resume, constraints, the report), and bad options fail before compute."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from nas.search import ehvi
 from nas.search.loop import run_search
 from nas.search.plan import SearchPlan
 from nas.search.scheduler import Rung
-from nas.search.table import TableEvaluator
+from nas.search.tabular import TabularEvaluator
 from nas.space import load_space
 from nas.tabular import nb201
 from tests.tabular.conftest import write_tables
@@ -187,7 +187,7 @@ def test_bad_benchmark_options_fail_before_compute(tables, tmp_path, overrides, 
 
 def test_other_rung_epochs_and_cells_outside_the_table_are_clear_errors(tables, tmp_path):
     plan = SearchPlan.from_cfg(cfg_for(tables, tmp_path))
-    evaluator = TableEvaluator(plan, plan.benchmark)
+    evaluator = TabularEvaluator(plan, plan.benchmark)
     study = optuna.create_study(directions=["maximize", "minimize"])
     trial = study.ask()
     spec = plan.space.sample(trial).spec
@@ -212,7 +212,7 @@ def evaluator_spec(spec: dict, code: str) -> dict:
 
 def test_params_and_macs_from_the_cost_model_equal_a_count_on_the_meta_device(tables, tmp_path):
     plan = SearchPlan.from_cfg(cfg_for(tables, tmp_path))
-    evaluator = TableEvaluator(plan, plan.benchmark)
+    evaluator = TabularEvaluator(plan, plan.benchmark)
     full = load_space("nb201")
     for seed in (1, 2):
         spec = full.sample_random(seed).spec
@@ -222,7 +222,7 @@ def test_params_and_macs_from_the_cost_model_equal_a_count_on_the_meta_device(ta
 
 def test_the_ehvi_sampler_searches_with_latency_known_before_each_trial(tables, tmp_path, no_training):
     # 4 free edges (16 cells): after 5 random trials the model proposes; no cell is evaluated twice, and every
-    # proposal's latency was priced through the table evaluator before the trial (the oracle's memo).
+    # proposal's latency was priced through the tabular evaluator before the trial (the oracle's memo).
     cfg = cfg_for(
         tables, tmp_path, "sampler=ehvi", "sampler.n_startup_trials=5", "sampler.pool=50", "n_trials=12",
         free_edges=4,
