@@ -130,7 +130,7 @@ def sampler_key(cfg: dict[str, Any]) -> str:
     return identity_key({k: v for k, v in cfg["sampler"].items() if k != "seed"})[:12]
 
 
-def evaluated_rows(cfg: dict[str, Any], study_dir: Path, table: nb201.Table) -> tuple[list[int], float]:
+def evaluated_rows(cfg: dict[str, Any], study_dir: Path, table: nb201.Results) -> tuple[list[int], float]:
     """Run one search; (table rows of its counted trials in trial order, simulated training seconds).
 
     Read from the run's own report (trials.csv): the study lived in memory. Simulated time is the table's

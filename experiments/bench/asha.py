@@ -48,7 +48,7 @@ MAX_TRIALS_PER_UNIT = 10  # trials cap per budget unit (a sampler repeating reus
 
 
 def run_one(
-    table: nb201.Table,
+    table: nb201.Results,
     sampler: optuna.samplers.BaseSampler,
     *,
     dataset: str,
@@ -114,7 +114,7 @@ def method_names(samplers: Sequence[str], single: Sequence[str] = ()) -> list[st
 
 
 def sweep(
-    table: nb201.Table,
+    table: nb201.Results,
     samplers: Sequence[str],
     devices: Sequence[str],
     seeds: Sequence[int],

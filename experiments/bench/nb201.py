@@ -39,7 +39,7 @@ DEFAULT_DEVICES = ("gold_6226", "raspi4", "titanxp_1")
 
 
 def run_one(
-    table: nb201.Table,
+    table: nb201.Results,
     sampler: optuna.samplers.BaseSampler,
     *,
     dataset: str,
@@ -59,7 +59,7 @@ def run_one(
     seeds = None if observe_mean or epochs == 12 else table.results_200(dataset)["n_seeds"]
     runs = np.random.default_rng(seed).integers(
         6, size=n
-    )  # the seed run each trial "trains" (see Table.lookup)
+    )  # the seed run each trial "trains" (see Results.lookup)
     accs = {k: table.accuracy(dataset, epochs, seed=k) for k in range(6)} if seeds is not None else None
     mean = table.accuracy(dataset, epochs)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
@@ -74,7 +74,7 @@ def run_one(
     return rows
 
 
-def latency_oracle(table: nb201.Table, device: str) -> Callable[[Mapping[str, Any]], float]:
+def latency_oracle(table: nb201.Results, device: str) -> Callable[[Mapping[str, Any]], float]:
     """params (edge0..edge5 -> op) -> the cell's latency on `device`: what a search knows before evaluating."""
     latency, index = table.latency(device), table.index
 
@@ -181,7 +181,7 @@ def load_results(path: Path) -> list[dict[str, Any]]:
 
 
 def sweep(
-    table: nb201.Table,
+    table: nb201.Results,
     samplers: Sequence[str],
     devices: Sequence[str],
     seeds: Sequence[int],
@@ -219,7 +219,7 @@ def sweep(
     return [r for r in load_results(out) if r["sampler"] in samplers and r["device"] in devices]
 
 
-def load_problems(data: Any, dataset: str, devices: str) -> tuple[nb201.Table, list[str], dict[str, Problem]]:
+def load_problems(data: Any, dataset: str, devices: str) -> tuple[nb201.Results, list[str], dict[str, Problem]]:
     """The tables, the comma-separated `devices` as a list, and each device's 200-epoch problem (true front,
     reference point) for `dataset`; raises what loading raises (the commands turn it into one message)."""
     table = nb201.load(data)

@@ -35,7 +35,7 @@ class TabularEvaluator(Evaluator):
     def __init__(self, plan: SearchPlan, options: BenchmarkOptions) -> None:
         self.plan = plan
         self.options = options
-        self.table = options.table()
+        self.results = options.results()
         self._spent: dict[int, dict[str, float]] = {}  # trial -> simulated seconds per rung epochs
 
     def describe(self) -> str:
@@ -87,7 +87,7 @@ class TabularEvaluator(Evaluator):
         self, deployed: dict[str, Any], cfg: dict[str, Any], *, costs: dict[str, Any] | None = None
     ) -> tuple[float, dict[str, Any]]:
         o = self.options
-        value = float(self.table.latency(o.device)[self.table.row(self.code(deployed))])
+        value = float(self.results.latency(o.device)[self.results.row(self.code(deployed))])
         record = {
             "mode": "table",
             "unit": "ms",
@@ -107,7 +107,7 @@ class TabularEvaluator(Evaluator):
         o = self.options
         code = self.code(candidate.deployed)
         seed = self.plan.base["seed"] if o.seed_mode == "draw" else None  # the trial's training seed
-        found = self.table.lookup(code, dataset=o.dataset, device=o.device, epochs=rung.epochs, seed=seed)
+        found = self.results.lookup(code, dataset=o.dataset, device=o.device, epochs=rung.epochs, seed=seed)
         spent = self._spent.setdefault(candidate.number, {})
         spent[str(rung.epochs)] = found.cost_s
         return Evaluation(

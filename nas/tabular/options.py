@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas.tabular import nb201
+
+if TYPE_CHECKING:  # the plan imports this module
+    from nas.search.plan import SearchPlan
 
 BENCHMARKS = ("nb201",)
 SEED_MODES = ("draw", "mean")
@@ -31,6 +34,7 @@ class BenchmarkOptions:
         None  # folder of the CSV tables (None: $NB201_DIR, else ../shared/benchmarks/nb201)
     )
     pickle_dir: str | None = None  # folder of the 200-epoch pickles (None: $NB201_200_DIR, else the package)
+    latency_from_table: ClassVar[bool] = True  # latency is the device column's (ms), not latency.mode's
 
     @classmethod
     def from_cfg(cls, raw: Mapping[str, Any] | None, *, epochs: int) -> BenchmarkOptions | None:
@@ -72,15 +76,19 @@ class BenchmarkOptions:
                 f"unknown benchmark.seed_mode {opts.seed_mode!r}; valid: {', '.join(SEED_MODES)}"
             )
         try:
-            table = opts.table()
-            table.latency(opts.device)  # the CSVs are there and the device is one of their columns
+            results = opts.results()
+            results.latency(opts.device)  # the CSVs are there and the device is one of their columns
             if epochs == 200:  # the 200-epoch results are there too (their package or pickles)
-                table.results_200(opts.dataset)
+                results.results_200(opts.dataset)
         except (FileNotFoundError, ModuleNotFoundError) as e:
             raise ValueError(str(e)) from None
         except KeyError as e:
             raise ValueError(e.args[0]) from None
         return opts
+
+    def bind(self, plan: SearchPlan) -> BenchmarkOptions:
+        """These options as the plan keeps them: nothing beyond `check_data` depends on the rest of the plan."""
+        return self
 
     def check_data(self, data: Mapping[str, Any]) -> None:
         """The search's data must size the network as the benchmark's (params / MACs are counted on it)."""
@@ -91,8 +99,8 @@ class BenchmarkOptions:
                 f"(got data={data.get('name')}: {data.get('num_classes')} classes, {data.get('image_size')} px)"
             )
 
-    def table(self) -> nb201.Table:
-        """The tables (loaded once per process and folder)."""
+    def results(self) -> nb201.Results:
+        """The benchmark's results, read from its tables (loaded once per process and folder)."""
         return nb201.load(self.data_dir, pickle_dir=self.pickle_dir)
 
     def identity(self) -> dict[str, Any]:
