@@ -30,7 +30,8 @@ REINSTALL = "console scripts not installed as pyproject.toml declares them: pip 
 
 def test_every_user_command_has_a_console_script():
     assert set(SCRIPTS) == {f"nas-{name}" for name in
-                            ("search", "train", "ablate", "summary", "export", "profile", "reproduce", "bench")}  # fmt: skip
+                            ("search", "train", "ablate", "summary", "export", "profile", "reproduce", "calibrate",
+                             "surrogate")}  # fmt: skip
     for name, target in SCRIPTS.items():
         module, _, function = target.partition(":")
         assert callable(getattr(importlib.import_module(module), function)), name
@@ -75,6 +76,11 @@ def help_page(command: str) -> str:
     run = run_script(command, "--help")
     assert run.returncode == 0, run.stderr
     return run.stdout
+
+
+@pytest.mark.parametrize("command", ["nas-calibrate", "nas-surrogate"])
+def test_the_engines_run_file_commands_answer_help(command):
+    assert help_page(command).startswith("usage: ")
 
 
 def main_options(page: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The project as a package, not a checkout: build the wheel, install it into a fresh virtual environment,
 and from an empty folder train, search (then train an exported front architecture) and ask the ablation
-for its help, importing only the wheel's code and configs."""
+and the calibration for their help, importing only the wheel's code and configs."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def venv(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     assert {"conf/__init__.py", "conf/train.yaml", "conf/model/resnet18.yaml", "conf/suite/mishkin.yaml",
             "conf/hydra/launcher/local.yaml", "hydra_plugins/cnn_nas_exports.py"} <= names  # fmt: skip
     assert not any(n.endswith(".csv") for n in names)  # shared reference tables are read, never packaged
+    assert not any(n.startswith("experiments/bench/") for n in names)  # the benchmarks run from a checkout
     assert any(".dist-info/" in n and n.endswith("/LICENSE") for n in names)  # MIT: the text travels with it
     # --system-site-packages: torch and every dependency come from the system. The wheel's packages are
     # found first (the venv's site-packages precedes the system's, where an editable install may live);
@@ -109,3 +110,5 @@ def test_train_search_and_ablate_help_run_from_an_empty_folder(venv, tmp_path):
     # The console scripts come with the wheel: `nas-search` is `python -m nas.search`.
     out = _run([str(python.parent / "nas-search"), "--help"], cwd=work, env=env)
     assert out.startswith("nas-search space=<name>") and "resnet_like" in out
+    out = _run([str(python.parent / "nas-calibrate"), "--help"], cwd=work, env=env)
+    assert out.startswith("usage: nas-calibrate") and "--fidelities" in out

@@ -1,4 +1,5 @@
-"""Benchmarks run as commands (`python -m experiments.bench <name>`); their figures go in the README."""
+"""The platform's own measurements, run from a checkout as commands (`python -m experiments.bench <name>`; not in
+the wheel); their figures go in docs/benchmarks.md."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The NAS-Bench-201 benchmarks judge the search algorithm with a known answer; this judges the whole search on
 a real space: each method (`asha_tpe`: successive halving with TPE proposals, `tpe`, `random`: one rung at the
 search fidelity) searches `--space` for `--minutes` of wall time (the search's `timeout_s`), then every architecture on each method's
-front is trained at the calibration's reference fidelity (`experiments.bench fidelity`: 5 epochs on the whole
+front is trained at the calibration's reference fidelity (`python -m nas.calibrate`: 5 epochs on the whole
 training split, test accuracy; runs already in the calibration file are reused, and new ones are added to
 it), and each front is scored by the hypervolume of (reference accuracy, latency) in one box for all methods:
 accuracy from 0, latency up to 1.1x the largest latency on any front. A front that looks good at a cheap
@@ -11,7 +11,7 @@ fidelity but whose networks are not the better ones fully trained scores low her
 
 Each method's study is kept in `--out`/<method>/ (SQLite): re-running resumes it with the minutes it has not
 used yet (the wall time its runs recorded; for a run killed before recording it, its trials' training time).
-The reference runs are claimed one by one (a lock per run, as `bench fidelity`'s workers do): once the
+The reference runs are claimed one by one (a lock per run, as the calibration's workers do): once the
 searches are done, a second process started with `--no-search` (`OMP_NUM_THREADS=1` for both) trains half
 of them, and the first waits for the run the other is training before it reports.
 Latency is `--latency` (default predicted: the per-layer table, the same figure for every method whenever it
@@ -35,8 +35,7 @@ from typing import Any
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
-from experiments.bench import fidelity
-from nas import runfile
+from nas import calibrate, runfile
 from nas.claims import claim
 from nas.config import CONF_DIR, to_plain
 from nas.pareto import hypervolume
@@ -81,7 +80,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     if args.minutes <= 0:
         p.error("--minutes must be > 0")
     try:
-        args.ref = fidelity.parse_fidelity(args.reference)
+        args.ref = calibrate.parse_fidelity(args.reference)
     except ValueError as e:
         p.error(str(e))
     return args
@@ -163,8 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The reference accuracy of every front architecture, through the calibration's runs (shared cache).
     cal_argv = ["--space", args.space, "--data", args.data, "--reference", args.reference,
                 *(["--calibration", args.calibration] if args.calibration else []), *args.overrides]  # fmt: skip
-    cal = fidelity.parse(cal_argv)
-    ref_plan = fidelity.compose_plan(cal, cal.ref)
+    cal = calibrate.parse(cal_argv)
+    ref_plan = calibrate.compose_plan(cal, cal.ref)
     path = Path(args.calibration) if args.calibration else calibration_file(args.space, args.data)
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     doc.setdefault("runs", {})

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"trade-off: Spearman rho(accuracy, latency) over the {tradeoff['n']} architectures trained = "
         f"{tradeoff['rho']:+.2f} (near 0 or below: slower networks are not more accurate at this fidelity, so "
-        "the fronts are mostly noise around the fastest ones; `python -m experiments.bench fidelity` checks "
+        "the fronts are mostly noise around the fastest ones; `python -m nas.calibrate` checks "
         "fidelities)"
     )
     summary["trade_off"] = tradeoff

@@ -1,6 +1,6 @@
 """Is a search's fidelity calibrated for its space? The measured answer, read from a committed file.
 
-`python -m experiments.bench fidelity` trains a reference (architectures spread over a space's MACs, the
+`nas-calibrate` (python -m nas.calibrate) trains a reference (architectures spread over a space's MACs, the
 whole training split, several epochs, two seeds for some) and candidate fidelities of the same architectures,
 and writes `conf/calibration/<space>-<data>.json`: per candidate its `signature` (what decides how a fidelity
 ranks networks: space, data, epochs, fraction, image size, batch size, validation size, optimiser), Spearman's
@@ -110,6 +110,6 @@ def uncalibrated(sig: Mapping[str, Any]) -> str:
     """The header's line for a fidelity no calibration covers, with the command that calibrates it."""
     return (
         f"uncalibrated: no measurement says this fidelity ranks {sig['space']} networks on "
-        f"{sig['data']['name']} as a longer training would (calibrate: python -m experiments.bench fidelity "
+        f"{sig['data']['name']} as a longer training would (calibrate: python -m nas.calibrate "
         f"--space {sig['space']} --data {sig['data']['name']} --fidelities <epochs:fraction[:image_size]>)"
     )

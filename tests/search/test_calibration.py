@@ -10,7 +10,7 @@ from nas.search.plan import SearchPlan
 
 
 def _calibrate(folder, plan: SearchPlan, rho: float) -> None:
-    """A calibration file whose one candidate is `plan`'s fidelity, as experiments.bench fidelity writes it."""
+    """A calibration file whose one candidate is `plan`'s fidelity, as nas.calibrate writes it."""
     doc = {
         "reference": {"label": "5 ep x 100%"},
         "ceiling": 0.9,
@@ -57,7 +57,7 @@ def test_an_uncalibrated_fidelity_says_so_and_qualifies_dominance_claims(search_
     assert any(line.startswith("fidelity uncalibrated: no measurement says") for line in lines)
     summary = json.loads((tmp_path / "study" / "summary.json").read_text())
     assert summary["calibration"] == {"calibrated": False, "text": summary["calibration"]["text"]}
-    assert "python -m experiments.bench fidelity --space" in summary["calibration"]["text"]
+    assert "python -m nas.calibrate --space" in summary["calibration"]["text"]
     assert summary["baselines"]
     for b in summary["baselines"]:
         (line,) = [line for line in lines if line.startswith(f"  {b['name']}: ")]

@@ -101,7 +101,7 @@ def write_report(
                 echo(f"  {b['name']}: not dominated by the front")
             elif uncalibrated:  # no claim: at this fidelity the order may not be the fully trained one
                 echo(f"  {b['name']}: below trials {by} at this fidelity, which is uncalibrated: not evidence that "
-                     "they beat it fully trained (calibrate: python -m experiments.bench fidelity)")  # fmt: skip
+                     "they beat it fully trained (calibrate: python -m nas.calibrate)")  # fmt: skip
             else:
                 echo(f"  {b['name']}: dominated by trials {by}")
     for b in baselines:

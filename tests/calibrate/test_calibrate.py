@@ -1,4 +1,4 @@
-"""The fidelity calibration: argument checks, its statistics, and a tiny calibration that resumes from its
+"""`nas-calibrate` (nas.calibrate): argument checks, its statistics, and a tiny calibration that resumes from its
 file and that a search of the same fidelity then reports as calibrated."""
 
 from __future__ import annotations
@@ -8,37 +8,38 @@ import json
 import pytest
 
 import nas.fit
-from experiments.bench import fidelity
+from nas import calibrate
+from nas.calibrate.__main__ import main
 
 
 def test_fidelities_parse_and_bad_ones_fail_before_compute():
-    assert fidelity.parse_fidelity("3:0.5:14") == {
+    assert calibrate.parse_fidelity("3:0.5:14") == {
         "epochs": 3, "fraction": 0.5, "image_size": 14, "overrides": [],
     }  # fmt: skip
-    assert fidelity.parse_fidelity("1:0.05")["image_size"] is None
-    lever = fidelity.parse_fidelity("2:0.2,data.batch_size=256,optim.label_smoothing=0.1")
+    assert calibrate.parse_fidelity("1:0.05")["image_size"] is None
+    lever = calibrate.parse_fidelity("2:0.2,data.batch_size=256,optim.label_smoothing=0.1")
     assert lever["overrides"] == ["data.batch_size=256", "optim.label_smoothing=0.1"]
-    assert fidelity.label(lever) == "2 ep x 20%, data.batch_size=256, optim.label_smoothing=0.1"
+    assert calibrate.label(lever) == "2 ep x 20%, data.batch_size=256, optim.label_smoothing=0.1"
     for bad in ("3", "1:0", "0:0.5", "1:0.5:2", "a:b", "1:0.5,batch"):
         with pytest.raises(ValueError, match="epochs|key=value"):
-            fidelity.parse_fidelity(bad)
+            calibrate.parse_fidelity(bad)
     with pytest.raises(ValueError, match="looks like a Hydra override: put overrides before --fidelities"):
-        fidelity.parse_fidelity("data.batch_size=64")
+        calibrate.parse_fidelity("data.batch_size=64")
     for argv in (["--fidelities", "1:1.5"], ["--archs", "3"], ["--seeded", "2"], ["--reference", "x"]):
         with pytest.raises(SystemExit):
-            fidelity.parse(argv)
+            calibrate.parse(argv)
 
 
 def test_architectures_are_spread_and_the_second_seeds_too():
-    assert fidelity.spread_by(list(range(10, 0, -1)), lambda x: x, 4) == [1, 4, 7, 10]
-    assert fidelity.spread_by([3, 1], lambda x: x, 4) == [1, 3]
-    assert fidelity.seeded(12, 0.5) == [0, 2, 4, 7, 9, 11]
-    assert fidelity.seeded(12, 0.0) == [] and fidelity.seeded(4, 1.0) == [0, 1, 2, 3]
-    assert fidelity.top_overlap([3, 2, 1, 0], [3, 2, 0, 1]) == pytest.approx(2 / 3)
+    assert calibrate.spread_by(list(range(10, 0, -1)), lambda x: x, 4) == [1, 4, 7, 10]
+    assert calibrate.spread_by([3, 1], lambda x: x, 4) == [1, 3]
+    assert calibrate.seeded(12, 0.5) == [0, 2, 4, 7, 9, 11]
+    assert calibrate.seeded(12, 0.0) == [] and calibrate.seeded(4, 1.0) == [0, 1, 2, 3]
+    assert calibrate.top_overlap([3, 2, 1, 0], [3, 2, 0, 1]) == pytest.approx(2 / 3)
 
 
 def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_is_calibrated(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ):
     fits: list[str] = []
     real = nas.fit.fit
@@ -50,13 +51,10 @@ def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_
         "1:1:8,data.batch_size=32", "--bootstrap", "100", "--calibration", str(cal), "--out", str(tmp_path / "o"),
         "data.train_size=64", "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
     ]  # fmt: skip
-    assert fidelity.main(argv) == 0
+    assert main(argv) == 0
     assert len(fits) == 4 + 2 + 2 * 4  # the reference, a second seed for half, two candidates
     doc = json.loads(cal.read_text())
-    assert (
-        doc["command"].startswith("python -m experiments.bench fidelity --archs 4")
-        and "cores" in doc["machine"]
-    )
+    assert doc["command"].startswith("python -m nas.calibrate --archs 4") and "cores" in doc["machine"]
     macs = [a["macs"] for a in doc["archs"]]
     assert macs == sorted(macs) and len(set(macs)) == 4
     assert doc["ceiling_n"] == 2 and len(doc["reference_accuracy"]) == 4
@@ -70,21 +68,25 @@ def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_
     assert all(r["accuracy"] is not None and r["val_accuracy"] is not None for r in refs)
 
     # Resumed from the file: nothing trains again, the statistics are the same.
-    assert fidelity.main(argv) == 0 and len(fits) == 14
+    assert main(argv) == 0 and len(fits) == 14
     assert json.loads(cal.read_text())["candidates"] == doc["candidates"]
 
     # A search at the first candidate's fidelity finds its rho; at another fidelity it is uncalibrated.
-    args = fidelity.parse(argv)
-    plan = fidelity.compose_plan(args, args.fids[0])
+    args = calibrate.parse(argv)
+    plan = calibrate.compose_plan(args, args.fids[0])
     got = plan.calibration(cal.parent)
     assert got["calibrated"] and got["rho"] == first["rho"] and "calibrated: Spearman" in got["text"]
-    other = fidelity.compose_plan(args, fidelity.parse_fidelity("1:0.25"))
+    other = calibrate.compose_plan(args, calibrate.parse_fidelity("1:0.25"))
     got = other.calibration(cal.parent)
     assert not got["calibrated"] and got["text"].startswith("uncalibrated")
 
-    # Another reference in the same file is refused before anything trains.
+    # Another reference in the same file is refused before anything trains: one message, exit status 2.
+    other_reference = [*argv[:6], "--reference", "3:1.0", *argv[8:]]
     with pytest.raises(ValueError, match="another reference"):
-        fidelity.main([*argv[:6], "--reference", "3:1.0", *argv[8:]])
+        calibrate.calibrate(calibrate.parse(other_reference), command="")
+    with pytest.raises(SystemExit) as exit_:
+        main(other_reference)
+    assert exit_.value.code == 2 and "calibrate: error: " in capsys.readouterr().err
     assert len(fits) == 14
 
 
@@ -113,16 +115,13 @@ def test_a_calibration_cut_short_says_in_its_file_what_it_holds_and_each_run_how
     cal = tmp_path / "cal.json"
     argv = tiny_argv(cal, tmp_path / "o")
     with pytest.raises(KeyboardInterrupt):
-        fidelity.main(argv)
+        main(argv)
     doc = json.loads(cal.read_text())
     assert doc["status"] == "partial: 2 of 10 runs; re-run the command to continue"
-    assert (
-        doc["command"].startswith("python -m experiments.bench fidelity --archs 4")
-        and "threads" in doc["machine"]
-    )
+    assert doc["command"].startswith("python -m nas.calibrate --archs 4") and "threads" in doc["machine"]
     assert all(r["threads"] >= 1 and r["load"] >= 0 for r in doc["runs"].values())
     calls.append("past the interrupt")
-    assert fidelity.main(argv) == 0
+    assert main(argv) == 0
     assert "status" not in json.loads(cal.read_text())  # complete: nothing left to say
 
 
@@ -141,7 +140,7 @@ def test_two_workers_share_one_calibration_file_and_train_every_run_once(tmp_pat
     cal = tmp_path / "cal.json"
     argv = tiny_argv(cal, tmp_path / "o")
     ctx = multiprocessing.get_context("fork")  # the patched fit goes with the workers
-    workers = [ctx.Process(target=fidelity.main, args=(argv,)) for _ in range(2)]
+    workers = [ctx.Process(target=main, args=(argv,)) for _ in range(2)]
     for w in workers:
         w.start()
     for w in workers:
@@ -161,7 +160,7 @@ def test_a_dry_run_trains_nothing_writes_nothing_and_says_so(tmp_path, monkeypat
         "--archs", "4", "--draws", "12", "--data", "synthetic", "--dry-run", "--calibration", str(cal),
         "--out", str(tmp_path / "o"), "data.image_size=16", "data.val_size=200",
     ]  # fmt: skip
-    assert fidelity.main(argv) == 0
+    assert main(argv) == 0
     assert fits == [] and not cal.exists()
     assert "dry run, nothing written" in capsys.readouterr().err
 
@@ -176,14 +175,14 @@ def test_a_changed_space_extends_the_file_and_a_rerun_adds_nothing_more(tmp_path
         "--bootstrap", "50", "--calibration", str(cal), "--out", str(tmp_path / "o"), "data.train_size=64",
         "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
     ]  # fmt: skip
-    assert fidelity.main(["--archs", "4", *common]) == 0
+    assert main(["--archs", "4", *common]) == 0
     first = json.loads(cal.read_text())
     extend = ["--archs", "4", "--add", "2", "--where", "n_stages=3", *common]
-    assert fidelity.main(extend) == 0
+    assert main(extend) == 0
     doc = json.loads(cal.read_text())
     assert doc["archs"][:4] == first["archs"] and len(doc["archs"]) == 6
     assert all(len(a["spec"]["stages"]) == 3 and a["added"] == "n_stages=3" for a in doc["archs"][4:])
     assert doc["candidates"][0]["n_archs"] == 6 and doc["seeded"] == first["seeded"] == []
     trained = len(fits)
-    assert fidelity.main(extend) == 0 and len(fits) == trained  # the file holds the 2 added: none more
+    assert main(extend) == 0 and len(fits) == trained  # the file holds the 2 added: none more
     assert len(json.loads(cal.read_text())["archs"]) == 6
