@@ -97,7 +97,7 @@ def test_bad_batches_and_budget_are_refused(tmp_path):
 
 
 def test_profile_runs_per_runtime_with_one_headline_each(tmp_path, capsys):
-    from experiments.profile import main
+    from experiments.profile.__main__ import main
 
     argv = ["--models", "simple_cnn,nin,mobilenet_v1", "--input-size", "16", "--batches", "1"]
     reports = main(
@@ -117,7 +117,7 @@ def test_profile_runs_per_runtime_with_one_headline_each(tmp_path, capsys):
 
 
 def test_unknown_runtime_is_refused_before_timing(capsys):
-    from experiments.profile import main
+    from experiments.profile.__main__ import main
 
     with pytest.raises(SystemExit):
         main(["--models", "simple_cnn", "--runtimes", "tflite", "--no-log"])

@@ -14,7 +14,8 @@ from experiments.ablate import run_ablation
 from experiments.ablation.config import composer, plain
 from experiments.ablation.report import fmt_p, pm
 from experiments.profile import load_models, run_profile
-from experiments.reproduce import HUMAN_BEGIN, HUMAN_END, PLACEHOLDER, main
+from experiments.reproduce import HUMAN_BEGIN, HUMAN_END, PLACEHOLDER
+from experiments.reproduce.__main__ import main
 
 BUDGET = [
     "data=synthetic", "data.train_size=160", "data.test_size=64", "data.image_size=16", "data.batch_size=32",
@@ -74,7 +75,7 @@ def page(caches, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(nas.fit, "fit", forbidden)
     mp.setattr(nas.latency, "latency_objective", forbidden)
-    mp.setattr("experiments.profile.measure_latency", forbidden)
+    mp.setattr("experiments.profile.run.measure_latency", forbidden)
     before = sorted(p.name for p in (root / "cache").rglob("*.json"))
     path = tmp_path_factory.mktemp("docs") / "reproduction.md"
     try:
