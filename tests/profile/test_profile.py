@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 
 import pytest
-from conftest import conv_spec
 
 from experiments.profile import fit_dense_line, load_models, run_profile, summarize
+from tests.latency.conftest import conv_spec
 
 
 def separable_spec() -> dict:
