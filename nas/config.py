@@ -122,16 +122,21 @@ def make_trainer(
 ):
     """A pytorch_lightning.Trainer from the `trainer` config group (unknown keys -> a clear error).
 
-    Lightning's progress bar is drawn on a terminal only: with stdout a file or a pipe (nohup, SLURM) it is
-    replaced by one line per epoch (nas.progress)."""
+    Lightning's progress bar is drawn on a terminal only, redrawn every few steps (nas.progress.terminal_bar)
+    unless a callback brings its own: with stdout a file or a pipe (nohup, SLURM) it is replaced by one line per
+    epoch (nas.progress)."""
     import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import ProgressBar
 
-    from nas.progress import EpochLines, is_terminal  # imports Lightning: kept beside its one use, as pl
+    from nas.progress import EpochLines, is_terminal, terminal_bar  # imports Lightning: kept beside its use
 
     kwargs = {**validate_trainer(trainer_cfg), **overrides}
-    if kwargs.get("enable_progress_bar", True) and not is_terminal():
-        kwargs["enable_progress_bar"] = False
-        callbacks = [*callbacks, EpochLines()]
+    if kwargs.get("enable_progress_bar", True):
+        if not is_terminal():
+            kwargs["enable_progress_bar"] = False
+            callbacks = [*callbacks, EpochLines()]
+        elif not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks = [*callbacks, terminal_bar()]
     return pl.Trainer(
         logger=logger if logger is not None else False,
         callbacks=callbacks,
