@@ -41,7 +41,7 @@ SPACE = tiny_space("scale_tiny", max_width=32, description="two conv stages, for
 # A few hundred 16 px images, one epoch, latency by MAC count (no timing): about a second per trial.
 OVERRIDES = [
     "data=synthetic", "data.train_size=192", "data.val_size=64", "data.test_size=16", "data.image_size=16",
-    "data.batch_size=32", "data.eval_batch_size=64", "logger=none", "sampler=random", "fidelity.fraction=1.0",
+    "data.batch_size=32", "data.eval_batch_size=64", "logger=none", "sampler=random", "workers=1", "fidelity.fraction=1.0",
     "fidelity.epochs=1", "latency.mode=macs", "baselines.enabled=false", "html=false", "progress=false",
 ]  # fmt: skip
 

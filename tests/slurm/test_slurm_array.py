@@ -21,7 +21,7 @@ SPACE = tiny_space("slurm_tiny", max_width=32, description="two conv stages, for
 # A few hundred 16 px images, latency by MAC count: seconds per trial, most of a job is its imports.
 TINY = [
     "data=synthetic", "data.train_size=192", "data.val_size=64", "data.test_size=16", "data.image_size=16",
-    "data.batch_size=32", "data.eval_batch_size=64", "logger=none", "sampler=random", "fidelity.fraction=1.0",
+    "data.batch_size=32", "data.eval_batch_size=64", "logger=none", "sampler=random", "workers=1", "fidelity.fraction=1.0",
     "fidelity.epochs=1", "latency.mode=macs", "baselines.enabled=false", "html=false", "progress=false",
 ]  # fmt: skip
 # The job shape of conf/hydra/launcher/slurm.yaml, cut to what the test node has (no GPU, 4 CPUs, 8 GB).
