@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.latency import LatencyConfig, device_fingerprint
-from nas.search.ehvi import Known, KnownLatencyEHVI
+from nas.search.ehvi import Active, Known, KnownLatencyEHVI
 from nas.search.norepeat import NoRepeat
 from nas.search.objectives import ATTR, OBJECTIVES, directions
 from nas.space import CellDag
@@ -67,10 +67,14 @@ def make_sampler(
     *,
     seed: int | None,
     known: Known | None = None,
+    active: Active | None = None,
+    distributions: Mapping[str, optuna.distributions.BaseDistribution] | None = None,
     dag: CellDag | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The sampler `cfg` names (conf/sampler/*.yaml), seeded with `seed` unless the config sets one; `known`:
-    a candidate's latency before it is evaluated (params -> latency or None), which `ehvi` needs; `dag`: the
+    a candidate's latency before it is evaluated (params -> latency or None), which `ehvi` needs; `active` and
+    `distributions`: the parameters the space uses of a full assignment and every parameter it may use
+    (nas.search.space_rules), for `ehvi`'s conditional parameters; `dag`: the
     space's cell (nas.space.dag), which `ehvi` models by the function a cell computes unless `cell: false`."""
     name = str(cfg.get("name", "tpe"))
     if name not in SAMPLERS:
@@ -87,7 +91,13 @@ def make_sampler(
         raise ValueError(
             f"sampler.cell is true or false (model a cell by the function it computes), got {cell!r}"
         )
-    own = ("no_repeat", "cell") if ehvi else ("no_repeat",)
+    if ehvi and not isinstance(cfg.get("measure", False), bool):
+        raise ValueError(
+            "sampler.measure is true or false (time every candidate instead of predicting its latency), "
+            f"got {cfg['measure']!r}"
+        )
+    # ehvi's `measure` is read by its latency oracle (nas.search.trial.latency_oracle)
+    own = ("no_repeat", "cell", "measure") if ehvi else ("no_repeat",)
     kwargs = _kwargs(cls, {k: v for k, v in cfg.items() if k not in own}, "sampler", name)
     if "seed" in inspect.signature(cls.__init__).parameters and kwargs.get("seed") is None:
         kwargs["seed"] = seed
@@ -98,7 +108,10 @@ def make_sampler(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # ehvi: the run loop hands each trial's sampler the trial's latency oracle
             if ehvi:
-                sampler = cls(known, canonical=dag.canonical if cell and dag else None, **kwargs)
+                canonical = dag.canonical if cell and dag else None
+                sampler = cls(
+                    known, canonical=canonical, active=active, distributions=distributions, **kwargs
+                )
             else:
                 sampler = cls(**kwargs)
         return NoRepeat(sampler, seed=kwargs.get("seed")) if no_repeat else sampler

@@ -23,6 +23,7 @@ Every trial ends in `TrialRunner._end` (state, reason, attributes, values -> `te
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -40,6 +41,7 @@ from nas.search.guard import InterruptGuard, StopRequested
 from nas.search.objectives import ATTR, values_of
 from nas.search.plan import SearchPlan
 from nas.search.scheduler import Scheduler
+from nas.search.space_rules import active_params, conditional, space_distributions
 from nas.search.starts import REFERENCE_ATTR
 from nas.search.storage import lost_trial_retries
 from nas.search.study import make_sampler
@@ -138,8 +140,12 @@ class TrialRunner:
         self.guard = guard  # a Ctrl-C while waiting for another worker's twin trial ends the wait
         self._written: dict[str, Any] = {}  # user attributes already written on the current trial
         self._others: dict[str, list[tuple[str, FrozenTrial]]] | None = None  # reuse=storage: by run key
-        # sampler=ehvi: a candidate's latency before it trains, priced as this trial code would price it
-        self.known = latency_oracle(plan, evaluator) if plan.sampler.get("name") == "ehvi" else None
+        # sampler=ehvi: a candidate's latency before it trains, priced as this trial code would price it, and
+        # which of a full assignment's parameters the space uses
+        ehvi = plan.sampler.get("name") == "ehvi"
+        self.known = latency_oracle(plan, evaluator) if ehvi else None
+        self.active = active_params(plan.space) if ehvi and conditional(plan.space) else None
+        self.distributions = space_distributions(plan.space) if ehvi else None
 
     def run(self, trials: Sequence[FrozenTrial] | None = None) -> Outcome:
         """Ask for a trial, evaluate it, tell the result; an unexpected error fails the trial, not the search.
@@ -162,6 +168,8 @@ class TrialRunner:
                 {**self.plan.sampler, "seed": None},
                 seed=trial_seed(self.plan.seed if base is None else base, trial.number),
                 known=self.known,
+                active=self.active,
+                distributions=self.distributions,
                 dag=self.plan.space.dag,
             )
         try:
@@ -449,22 +457,30 @@ def _norm(v: Any) -> str:
     return json.dumps(v, sort_keys=True, default=str)
 
 
+# Parameter sets the ehvi sampler's oracles remember (a trained space is not finite; ~2,000 new ones a trial).
+MEMO_SIZE = 100_000
+
+
 def latency_oracle(plan: SearchPlan, evaluator: Evaluator) -> Callable[[Mapping[str, Any]], float | None]:
     """params -> the latency objective of the network they render, or None when the trial would reject it
     (invalid draw or spec, a params / MACs constraint): the candidate rendered, costed and priced through
-    `evaluator` exactly as `TrialRunner` does before training, memoised per parameter set."""
-    memo: dict[str, float | None] = {}
+    `evaluator` as `TrialRunner` does before training, memoised per parameter set. A measured latency is
+    predicted from the per-layer table instead (the sampler prices thousands of candidates), unless the
+    sampler's `measure` option asks for every candidate to be timed."""
+    cfg = dict(plan.latency)
+    if cfg.get("mode", "measured") == "measured" and not plan.sampler.get("measure", False):
+        cfg["mode"] = "predicted"
 
-    def known(params: Mapping[str, Any]) -> float | None:
-        key = json.dumps(dict(params), sort_keys=True, default=str)
-        if key not in memo:
-            memo[key] = _price(plan, evaluator, dict(params))
-        return memo[key]
+    @functools.lru_cache(maxsize=MEMO_SIZE)
+    def price(key: str) -> float | None:
+        return _price(plan, evaluator, json.loads(key), cfg)
 
-    return known
+    return lambda params: price(json.dumps(dict(params), sort_keys=True))
 
 
-def _price(plan: SearchPlan, evaluator: Evaluator, params: dict[str, Any]) -> float | None:
+def _price(
+    plan: SearchPlan, evaluator: Evaluator, params: dict[str, Any], cfg: dict[str, Any]
+) -> float | None:
     try:
         spec = plan.space.sample(optuna.trial.FixedTrial(params)).spec
         _, deployed, cost = evaluator.cost(plan, spec)
@@ -472,5 +488,5 @@ def _price(plan: SearchPlan, evaluator: Evaluator, params: dict[str, Any]) -> fl
         return None
     if plan.space.constraints.violations({"params": cost["params"], "macs": cost["macs"]}):
         return None
-    value, _ = evaluator.latency(deployed, plan.latency, costs=cost)
+    value, _ = evaluator.latency(deployed, cfg, costs=cost)
     return float(value)

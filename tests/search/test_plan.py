@@ -45,8 +45,3 @@ def test_plan_applies_the_fidelity(search_cfg):
     assert run["test"] is False and run["checkpoint"] is False
     full = plan.run_config({"name": "x"}, output_dir="o", name="x", full=True)
     assert full["data"]["fraction"] == 1.0 and full["test"] is True
-
-
-def test_the_ehvi_sampler_is_refused_on_a_space_with_numeric_parameters(search_cfg):
-    with pytest.raises(ValueError, match="categorical parameters only; space 'tiny' has"):
-        SearchPlan.from_cfg(search_cfg("sampler=ehvi", "latency.mode=macs"))
