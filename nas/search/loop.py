@@ -46,6 +46,7 @@ from nas.search.study import (
 from nas.search.tabular import TabularEvaluator
 from nas.search.trial import TrialRunner
 from nas.search.workers import budget, can_wait, fail_lost, poll_seconds
+from nas.surrogate.evaluator import SurrogateEvaluator
 
 # Library warnings repeated every trial that say nothing about the search (torch / Lightning internals,
 # Optuna's importance estimator on few trials).
@@ -308,10 +309,17 @@ def _trials(
     return stop
 
 
+# benchmark=<name> -> the evaluator that looks its trials up (the names of nas.search.plan.BENCHMARKS)
+EVALUATORS: dict[str, Callable[[SearchPlan, Any], Evaluator]] = {
+    "nb201": TabularEvaluator,
+    "surrogate": SurrogateEvaluator,
+}
+
+
 def make_evaluator(plan: SearchPlan, study_dir: Path, guard: InterruptGuard) -> Evaluator:
     """The one place that chooses how trials are evaluated: trained, or looked up (`benchmark=`)."""
     if plan.benchmark is not None:
-        return TabularEvaluator(plan, plan.benchmark)
+        return EVALUATORS[plan.benchmark.name](plan, plan.benchmark)
     return TrainingEvaluator(plan, study_dir, guard)
 
 

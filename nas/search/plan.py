@@ -27,6 +27,7 @@ from nas.search.starts import resolve as resolve_starts
 from nas.search.storage import STORAGES
 from nas.search.study import PRUNERS, SAMPLERS, latency_identity
 from nas.space import FIDELITY_KEYS, Space, SpecRejected, list_spaces
+from nas.surrogate.options import SurrogateOptions
 from nas.tabular.options import BenchmarkOptions
 
 SEARCH_KEYS = (
@@ -101,7 +102,7 @@ class SearchPlan:
     progress: bool = True
     reuse: str = "study"
     scheduler: dict[str, Any] = field(default_factory=lambda: {"name": "single"})
-    benchmark: BenchmarkOptions | None = None  # results looked up in a table instead of trained
+    benchmark: BenchmarkOptions | SurrogateOptions | None = None  # results looked up instead of trained
 
     # ---------------------------------------------------------------------------------------- building
 
@@ -144,7 +145,7 @@ class SearchPlan:
                 raise ValueError(f"unknown {group} {name!r}; valid {group}s: {', '.join(names)}")
         latency = dict(cfg.get("latency") or {})
         lat_cfg = LatencyConfig.from_cfg(latency)
-        benchmark = BenchmarkOptions.from_cfg(cfg.get("benchmark"), epochs=fidelity["epochs"])
+        benchmark = _benchmark(cfg.get("benchmark"), fidelity["epochs"])
         if benchmark is not None:
             benchmark.check_data(_data_at_fidelity(cfg["data"], fidelity))
         if (cfg.get("sampler") or {}).get("name") == "ehvi":
@@ -153,7 +154,7 @@ class SearchPlan:
         if (
             (budget is not None or "latency_ms" in space.constraints.bounds)
             and lat_cfg.mode not in LATENCY_MS_MODES
-            and benchmark is None  # a table's latency is in ms
+            and (benchmark is None or not benchmark.latency_from_table)  # a table's latency is in ms
         ):
             raise ValueError(
                 f"a latency budget in milliseconds needs latency.mode measured or predicted, not {lat_cfg.mode!r}"
@@ -235,6 +236,8 @@ class SearchPlan:
             benchmark=benchmark,
         )
         plan._check_run_config()
+        if benchmark is not None:  # its checks against the whole plan (a surrogate: the fidelity it models)
+            plan.benchmark = benchmark.bind(plan)
         return plan
 
     def _check_run_config(self) -> None:
@@ -389,10 +392,12 @@ class SearchPlan:
         return out
 
     def latency_identity(self) -> dict[str, Any]:
-        """The latency entry of the study's identity: the device (fingerprint) or the benchmark's table."""
-        if self.benchmark is not None:
+        """The latency entry of the study's identity: the device (fingerprint) or the benchmark's table; a
+        benchmark whose latency is latency.mode's adds what its results depend on (a surrogate: its model)."""
+        if self.benchmark is not None and self.benchmark.latency_from_table:
             return self.benchmark.identity()
-        return latency_identity(self.latency)
+        extra = self.benchmark.identity() if self.benchmark is not None else {}
+        return {**latency_identity(self.latency), **extra}
 
     @property
     def n_objectives(self) -> int:
@@ -430,6 +435,23 @@ def _data_at_fidelity(data: Mapping[str, Any], fidelity: Mapping[str, Any]) -> d
     if fidelity.get("image_size") is not None:
         out["image_size"] = fidelity["image_size"]
     return out
+
+
+# benchmark=<name>: what a trial looks its result up in instead of training (conf/benchmark/<name>.yaml)
+BENCHMARKS: dict[str, type[BenchmarkOptions] | type[SurrogateOptions]] = {
+    "nb201": BenchmarkOptions,  # NAS-Bench-201's tables (nas.tabular, nas.search.tabular)
+    "surrogate": SurrogateOptions,  # a trained space's surrogate (nas.surrogate)
+}
+
+
+def _benchmark(raw: Mapping[str, Any] | None, epochs: int) -> BenchmarkOptions | SurrogateOptions | None:
+    """The `benchmark` options by name (None or name none: trials train); ValueError with the valid names."""
+    name = (raw or {}).get("name", "none")
+    if name in (None, "none"):
+        return None
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; valid benchmarks: none, {', '.join(BENCHMARKS)}")
+    return BENCHMARKS[name].from_cfg(raw, epochs=epochs)  # type: ignore[arg-type]
 
 
 def _alpha(v: Any) -> float | None:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from nas.runfile import compose_plan, machine
 from nas.space import list_spaces, load_space
-from nas.surrogate.build import build, data_file
-from nas.surrogate.model import REGRESSORS, model_file
+from nas.surrogate.build import build
+from nas.surrogate.model import REGRESSORS
+from nas.surrogate.options import data_file, model_file
 from nas.surrogate.validate import fit_file, table
 
 

@@ -18,20 +18,13 @@ from typing import Any
 
 from nas import runfile
 from nas.claims import claim
-from nas.config import CONF_DIR
 from nas.search.plan import SearchPlan
 from nas.space import SpecRejected
 
-SURROGATE_DIR = CONF_DIR / "surrogate"
 ROLE = "surrogate"
 # Seed-0 runs of the first architectures come before any second seed, so a file cut short still holds the
 # references and a spread of networks before it spends runs on the ceiling.
 FIRST = 60
-
-
-def data_file(space: str, data: str, folder: Path | None = None) -> Path:
-    """Where the surrogate data of `space` on dataset `data` is kept."""
-    return Path(folder or SURROGATE_DIR) / f"{space}-{data}.json"
 
 
 def architectures(plan: SearchPlan, n: int, *, max_draws: int = 100_000) -> list[dict[str, Any]]:

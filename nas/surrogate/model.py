@@ -310,11 +310,6 @@ def _round(a: np.ndarray | Sequence[float]) -> list:
 # -------------------------------------------------------------------------------------- a fitted surrogate
 
 
-def model_file(data: Path) -> Path:
-    """Where the model fitted on a data file is kept: beside it, `<stem>.model.json`."""
-    return data.with_name(f"{data.stem}.model.json")
-
-
 @dataclass
 class Surrogate:
     """A fitted surrogate of one space's data file: mean accuracy and the fidelity's seed noise."""

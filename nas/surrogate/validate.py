@@ -22,7 +22,8 @@ import numpy as np
 from nas.space import Space
 from nas.stats import kendall, spearman
 from nas.surrogate.features import Encoder
-from nas.surrogate.model import Surrogate, Trained, model_file, regressor, seed_noise, seed_pairs, trained
+from nas.surrogate.model import Surrogate, Trained, regressor, seed_noise, seed_pairs, trained
+from nas.surrogate.options import model_file
 
 MIN_ARCHS = 10  # fewer architectures than this rank nothing reliably: no fit, no table
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas.tabular import nb201
+
+if TYPE_CHECKING:  # the plan imports this module
+    from nas.search.plan import SearchPlan
 
 BENCHMARKS = ("nb201",)
 SEED_MODES = ("draw", "mean")
@@ -31,6 +34,7 @@ class BenchmarkOptions:
         None  # folder of the CSV tables (None: $NB201_DIR, else ../shared/benchmarks/nb201)
     )
     pickle_dir: str | None = None  # folder of the 200-epoch pickles (None: $NB201_200_DIR, else the package)
+    latency_from_table: ClassVar[bool] = True  # latency is the device column's (ms), not latency.mode's
 
     @classmethod
     def from_cfg(cls, raw: Mapping[str, Any] | None, *, epochs: int) -> BenchmarkOptions | None:
@@ -81,6 +85,10 @@ class BenchmarkOptions:
         except KeyError as e:
             raise ValueError(e.args[0]) from None
         return opts
+
+    def bind(self, plan: SearchPlan) -> BenchmarkOptions:
+        """These options as the plan keeps them: nothing beyond `check_data` depends on the rest of the plan."""
+        return self
 
     def check_data(self, data: Mapping[str, Any]) -> None:
         """The search's data must size the network as the benchmark's (params / MACs are counted on it)."""

@@ -14,7 +14,8 @@ from nas.space import Space, load_space
 from nas.stats import spearman
 from nas.surrogate.__main__ import main
 from nas.surrogate.features import Encoder, stage_range
-from nas.surrogate.model import REGRESSORS, MLPEnsemble, Surrogate, model_file, regressor, seed_noise, trained
+from nas.surrogate.model import REGRESSORS, MLPEnsemble, Surrogate, regressor, seed_noise, trained
+from nas.surrogate.options import model_file
 from nas.surrogate.validate import MIN_ARCHS, agreement, compare, folds
 from tests.surrogate import synthetic
 

@@ -1,0 +1,66 @@
+"""The surrogate evaluator: under `benchmark=surrogate` a trial looks its candidate up in the space's fitted
+surrogate (nas.surrogate.model) instead of training it, in milliseconds.
+
+Its accuracy is the surrogate's mean prediction plus, with `benchmark.noise` (the default), one draw of the
+fidelity's seed noise from the trial's training seed and the network (as if trained once: the same network
+under the same seed gets the same result; another seed, another draw). Its latency is the search's
+`latency.mode` through the usual seam (MACs by default; `predicted` sums the per-layer table). Params and
+MACs are counted, and the constraints, reuse, resume and the report are those of a trained trial; the chance
+test sees the fidelity's validation images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from nas.search.evaluator import Candidate, Evaluation, Evaluator
+from nas.search.plan import SearchPlan
+from nas.search.scheduler import Rung
+from nas.surrogate.options import SurrogateOptions
+
+
+class SurrogateEvaluator(Evaluator):
+    """Results from a space's surrogate (see the module docstring); nothing trains, no W&B run per trial."""
+
+    def __init__(self, plan: SearchPlan, options: SurrogateOptions) -> None:
+        self.plan = plan
+        self.options = options
+        self.surrogate = options.load(plan)
+
+    def describe(self) -> str:
+        """One header line: what the trials look up."""
+        d, noise = self.surrogate.doc, self.surrogate.noise_sd
+        draws = (
+            f"plus seed noise (sd {noise:.4f}) drawn from the trial's seed"
+            if self.options.noise
+            else "no noise"
+        )
+        return (
+            f"evaluation: surrogate ({d['model']}, fitted on {d['n_archs']} {d['space']} architectures trained on "
+            f"{d['data']}), its mean accuracy {draws}; latency: latency.mode={self.plan.latency.get('mode')}; "
+            "nothing trains"
+        )
+
+    def prepare(self, trial: optuna.Trial, candidate: Candidate) -> dict[str, Any]:
+        return {"benchmark": self.options.identity()}
+
+    def evaluate(self, trial: optuna.Trial, candidate: Candidate, rung: Rung) -> Evaluation:
+        a = candidate.attrs
+        mean = float(self.surrogate.predict([(candidate.params, a["macs"], a["n_params"])])[0])
+        accuracy = (
+            self.surrogate.draw(mean, candidate.params, self.plan.base["seed"])
+            if self.options.noise
+            else mean
+        )
+        signature = self.surrogate.doc.get("signature") or {}
+        return Evaluation(
+            "COMPLETE",
+            attrs={
+                "accuracy": accuracy,
+                "surrogate_mean": mean,
+                "metrics": {self.plan.metric: accuracy},
+                "val_size": (signature.get("data") or {}).get("val_size"),  # the chance test, as if trained
+            },
+        )
