@@ -250,18 +250,9 @@ def test_the_table_benchmark_searches_with_ehvi_unless_told(overrides, sampler):
         )  # trained: latency measured
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (["objectives=[accuracy,params]"], r"sampler=ehvi searches objectives=\[accuracy,latency\]"),
-        (["latency.mode=measured"], r"needs a latency that is cheap to know"),
-    ],
-)
-def test_the_ehvi_sampler_is_refused_where_it_cannot_work(tables, tmp_path, overrides, message):
-    cfg = cfg_for(tables, tmp_path, "sampler=ehvi", *overrides)
-    if "latency.mode=measured" in overrides:  # the nb201 space trained for real, its latency measured
-        cfg["benchmark"] = None
-    with pytest.raises(ValueError, match=message):
+def test_the_ehvi_sampler_is_refused_where_it_cannot_work(tables, tmp_path):
+    cfg = cfg_for(tables, tmp_path, "sampler=ehvi", "objectives=[accuracy,params]")
+    with pytest.raises(ValueError, match=r"sampler=ehvi searches objectives=\[accuracy,latency\]"):
         SearchPlan.from_cfg(cfg)
 
 
@@ -283,7 +274,7 @@ def test_ehvi_inside_successive_halving_models_top_rung_results_and_never_repeat
         done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         top = [max((v for k, v in t.user_attrs.items() if k.startswith("rung_")), key=lambda r: r["epochs"])
                for t in done]  # fmt: skip
-        proposals.append((bool(out), {r["epochs"] for r in top}))
+        proposals.append((len(done) >= 3, {r["epochs"] for r in top}))  # the model past its 3 start-up trials
         return out
 
     monkeypatch.setattr(ehvi.KnownLatencyEHVI, "sample_relative", spy)
@@ -292,5 +283,5 @@ def test_ehvi_inside_successive_halving_models_top_rung_results_and_never_repeat
     states = [t.user_attrs["state"] for t in trials]
     assert "PRUNED" in states and "COMPLETE" in states
     assert len({code_of(t) for t in trials}) == len(trials)  # no cell twice, pruned ones included
-    modelled = [epochs for proposed, epochs in proposals if proposed]
+    modelled = [epochs for model, epochs in proposals if model]
     assert modelled and all(epochs == {200} for epochs in modelled)
