@@ -109,6 +109,8 @@ class KnownLatencyEHVI(BaseSampler):
     ) -> None:
         if startup not in STARTUPS:
             raise ValueError(f"unknown start-up design {startup!r}; valid: {', '.join(STARTUPS)}")
+        if priced is not None and (not isinstance(priced, int) or priced < 1):
+            raise ValueError(f"priced is a number of candidates >= 1 or None (all), got {priced!r}")
         self.known, self.canonical, self.active = known, canonical, active
         self.distributions = dict(distributions or {})
         self._view_names: list[str] = []

@@ -209,7 +209,7 @@ class SearchPlan:
             base=base,
             full=full,
             latency=latency,
-            sampler=dict(cfg.get("sampler") or {"name": "tpe"}),
+            sampler=_sampler(cfg.get("sampler"), table=isinstance(benchmark, BenchmarkOptions)),
             pruner=dict(cfg.get("pruner") or {"name": "none"}),
             storage=dict(cfg.get("storage") or {"name": "sqlite"}),
             seed=int(cfg.get("seed", 0)),
@@ -486,6 +486,20 @@ def _positive(v: Any, what: str, *, allow_none: bool = False) -> float | None:
     if not f > 0 or math.isinf(f):
         raise ValueError(f"{what} must be a finite number > 0, got {v!r}")
     return f
+
+
+# Candidates `sampler=ehvi` prices exactly per trial where a candidate's latency is not a table look-up (pricing
+# builds the network and looks its layers up, timing new ones: 0.1-3 s each on a 2-core CPU); `priced: auto`.
+EHVI_PRICED = 16
+
+
+def _sampler(raw: Mapping[str, Any] | None, *, table: bool) -> dict[str, Any]:
+    """The sampler config, `ehvi`'s `priced: auto` resolved: every candidate where latency is looked up in a
+    table (benchmark=nb201: microseconds), else the best EHVI_PRICED at an estimated latency."""
+    cfg = dict(raw or {"name": "tpe"})
+    if cfg.get("name") == "ehvi" and cfg.get("priced", "auto") == "auto":
+        cfg["priced"] = None if table else EHVI_PRICED
+    return cfg
 
 
 def _check_ehvi(objectives: list[str]) -> None:
