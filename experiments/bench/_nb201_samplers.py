@@ -12,11 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
+from omegaconf import OmegaConf
 from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
 
+from nas.config import CONF_DIR, to_plain
 from nas.search.ehvi import Known, KnownLatencyEHVI
 from nas.search.norepeat import NoRepeat
 from nas.search.optuna_internals import set_generation
+from nas.search.study import make_sampler
 from nas.space import load_space
 
 
@@ -107,8 +110,21 @@ LOG_LATENCY = frozenset({"gp_log", "tpe_mv_norepeat_log"})
 # NAS-Bench-201's cell as a DAG (conf/space/nb201.yaml `dag`): dead edges set to none for the model
 _CELL = load_space("nb201").dag.canonical
 
+
+def _search_ehvi(seed: int, known: Known, **options: Any) -> BaseSampler:
+    """The search's own `sampler=ehvi`: conf/sampler/ehvi.yaml (`options` changed) through
+    nas.search.study.make_sampler, with the space's cell, as `python -m nas.search space=nb201 benchmark=nb201`
+    builds it for each trial."""
+    cfg = to_plain(OmegaConf.load(CONF_DIR / "sampler" / "ehvi.yaml"))  # as `sampler=ehvi` reads it
+    cfg["priced"] = None  # a table look-up: every candidate priced, as SearchPlan resolves `auto` for nb201
+    return make_sampler({**cfg, **options, "seed": None}, seed=seed, known=known, dag=load_space("nb201").dag)
+
+
 # Configurations that are told each candidate's latency before it is evaluated: name -> (seed, known) -> sampler.
 KNOWN_LATENCY: dict[str, Callable[[int, Known], BaseSampler]] = {
+    "ehvi": _search_ehvi,
+    # the same with random start-up trials instead of its latency design (before 2026-12-07)
+    "ehvi_random_startup": lambda seed, known: _search_ehvi(seed, known, startup="random"),
     "ehvi_known": lambda seed, known: KnownLatencyEHVI(known, seed=seed),
     # before the latency input and the denoised front (2026-12-01)
     "ehvi_known_plain": lambda seed, known: KnownLatencyEHVI(

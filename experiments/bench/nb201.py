@@ -77,10 +77,13 @@ def run_one(
 def latency_oracle(table: nb201.Results, device: str) -> Callable[[Mapping[str, Any]], float]:
     """params (edge0..edge5 -> op) -> the cell's latency on `device`: what a search knows before evaluating."""
     latency, index = table.latency(device), table.index
+    memo: dict[tuple, float] = {}  # a sampler prices thousands of cells a proposal, most of them again
 
     def known(params: Mapping[str, Any]) -> float:
-        code = nb201.params_code(params)
-        return float(latency[index[code]])
+        key = tuple(params[f"edge{e}"] for e in range(len(nb201.EDGES)))
+        if key not in memo:
+            memo[key] = float(latency[index[nb201.params_code(params)]])
+        return memo[key]
 
     return known
 
