@@ -11,6 +11,7 @@ import optuna
 import pytest
 
 import nas.fit
+import nas.surrogate.evaluator
 from nas.search.evaluator import Candidate
 from nas.search.loop import make_evaluator, run_search
 from nas.search.plan import SearchPlan
@@ -112,6 +113,18 @@ def test_noise_follows_the_training_seed_and_can_be_turned_off(tmp_path, no_trai
     assert accuracy("seed=0") == accuracy("seed=0") == pytest.approx(surrogate.draw(mean, params, seed=0))
     assert accuracy("seed=1") != accuracy("seed=0")
     assert accuracy("seed=1", "benchmark.noise=false") == pytest.approx(mean)
+
+
+def test_a_network_is_counted_once_per_process(tmp_path, monkeypatch):
+    fitted(tmp_path)
+    plan = SearchPlan.from_cfg(cfg_for(tmp_path))
+    evaluator, real, calls = make_evaluator(plan, tmp_path, guard=None), SearchPlan.cost, []
+    monkeypatch.setattr(SearchPlan, "cost", lambda self, spec: calls.append(1) or real(self, spec))
+    monkeypatch.setattr(nas.surrogate.evaluator, "_COSTS", {})
+    spec = plan.space.sample_random(5).spec
+    first = evaluator.cost(plan, spec)
+    first[2]["params"] = -1  # a trial's changes stay its own
+    assert evaluator.cost(plan, spec) == real(plan, spec) and len(calls) == 1
 
 
 def test_the_studys_identity_holds_the_model_and_the_latency_mode(tmp_path):
