@@ -99,6 +99,8 @@ def make_sampler(
     # ehvi's `measure` is read by its latency oracle (nas.search.trial.latency_oracle)
     own = ("no_repeat", "cell", "measure") if ehvi else ("no_repeat",)
     kwargs = _kwargs(cls, {k: v for k, v in cfg.items() if k not in own}, "sampler", name)
+    if ehvi and kwargs.get("priced") == "auto":  # SearchPlan resolves it per evaluator; alone: price all
+        kwargs["priced"] = None
     if "seed" in inspect.signature(cls.__init__).parameters and kwargs.get("seed") is None:
         kwargs["seed"] = seed
     try:

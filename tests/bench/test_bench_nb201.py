@@ -12,7 +12,8 @@ import pytest
 from experiments.bench import nb201 as bench
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, SAMPLERS, build_sampler
 from nas.pareto import ACCURACY_LATENCY, Problem, front_mask
-from nas.search.ehvi import KnownLatencyEHVI, _posterior, expected_improvement
+from nas.search.ehvi import KnownLatencyEHVI, expected_improvement
+from nas.search.mixed import posterior
 from nas.space import load_space
 from nas.tabular import nb201
 
@@ -157,8 +158,8 @@ def test_the_known_latency_is_a_model_input_where_accuracy_follows_it():
         return -1.0 - 0.4 * np.log(latency)
 
     categorical = np.ones(6, dtype=bool)
-    with_lat, _ = _posterior(X, y(lat), C, categorical, 10, lat, lc)
-    without, _ = _posterior(X, y(lat), C, categorical, 10)
+    with_lat, _ = posterior(X, y(lat), C, categorical, 10, lat, lc)
+    without, _ = posterior(X, y(lat), C, categorical, 10)
     truth = y(lc)
     assert np.corrcoef(with_lat, truth)[0, 1] > 0.95
     assert abs(np.corrcoef(without, truth)[0, 1]) < 0.5

@@ -13,7 +13,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from nas.pareto import Problem
-from nas.search.ehvi import KnownLatencyEHVI, _Encoding
+from nas.search.ehvi import KnownLatencyEHVI
+from nas.search.mixed import Encoding
 from nas.search.plan import SearchPlan
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -118,7 +119,7 @@ def test_a_mixed_conditional_space_is_searched_by_the_model_and_beats_random_sea
 
 
 def test_the_start_up_design_spreads_its_points_over_the_latency_axis():
-    enc = _Encoding(SPACE)
+    enc = Encoding(SPACE)
     pool = [used(p) for p in (enc.params(r) for r in enc.draw(np.random.default_rng(0), 5000))]
     every = np.sort([latency(p) for p in pool])  # random draws' latencies: the axis the design spreads over
 
@@ -145,7 +146,7 @@ def test_the_start_up_design_spreads_its_points_over_the_latency_axis():
 
 def test_neighbours_of_the_front_are_single_parameter_edits_and_numeric_steps():
     sampler = KnownLatencyEHVI(latency, seed=0, active=used, distributions=SPACE)
-    enc = _Encoding(SPACE)
+    enc = Encoding(SPACE)
     row = enc.rows([{"block": "basic", "width": 64, "depth": 2, "dropout": 0.2}])  # expansion: unused
     edits = [enc.params(r, used_only=True) for r in sampler._neighbours(enc, row)]
     widths = sorted({e["width"] for e in edits if e["width"] != 64})
