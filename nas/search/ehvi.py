@@ -146,8 +146,6 @@ class KnownLatencyEHVI(BaseSampler):
             if t.values is not None and np.all(np.isfinite(t.values))
         ]
         model = study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
-        if model and self.known is None:
-            raise RuntimeError("KnownLatencyEHVI was built without its latency oracle (known=None)")
         # Points being evaluated, and those that failed or were pruned, are not proposed again either.
         others = (TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL, TrialState.PRUNED)
         pending = [
@@ -159,6 +157,8 @@ class KnownLatencyEHVI(BaseSampler):
         seen = enc.rows(seen_params)
         if not model or len(done) < self.n_startup:
             return self._design(enc, seen, seen_params)
+        if self.known is None:
+            raise RuntimeError("KnownLatencyEHVI was built without its latency oracle (known=None)")
         full = enc.rows([t.params for t in done])
         acc = np.array([t.values[0] for t in done], dtype=float)
         lat = np.array([_finite(self.known(t.params)) for t in done], dtype=float)
