@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,7 @@ def make_trainer(
     from nas.progress import EpochLines, is_terminal, terminal_bar  # imports Lightning: kept beside its use
 
     kwargs = {**validate_trainer(trainer_cfg), **overrides}
+    quiet_srun_hint()
     if kwargs.get("enable_progress_bar", True):
         if not is_terminal():
             kwargs["enable_progress_bar"] = False
@@ -143,6 +146,18 @@ def make_trainer(
         default_root_dir=str(out),
         **kwargs,
     )
+
+
+SRUN_HINT = r"\s*The `srun` command is available on your system but is not used"
+
+
+def quiet_srun_hint() -> None:
+    """Silence Lightning's `srun` hint outside a SLURM allocation. Lightning warns at every Trainer and every fit
+    when `srun` is on PATH but the process is not an srun task: on a login node, or any machine with SLURM
+    installed, that is every run (twice a trial in a search), and it says nothing about the run. Inside an
+    allocation (SLURM_JOB_ID set) the hint stays: there, a missing `srun` may be the user's mistake."""
+    if "SLURM_JOB_ID" not in os.environ:
+        warnings.filterwarnings("ignore", message=SRUN_HINT)
 
 
 def make_callbacks(callbacks_cfg: dict[str, Any] | None) -> list[Any]:
