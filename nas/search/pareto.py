@@ -131,24 +131,32 @@ def front_hypervolume(
 
 
 def versus_textbook(recs: Sequence[Mapping[str, Any]], dims: Sequence[str]) -> dict[str, Any] | None:
-    """How the most accurate network the search found compares with the most accurate reference network the
-    study started from (trials with `reference`), both at the search fidelity; None without both."""
+    """How the most accurate network the search found compares with the reference networks the study started from
+    (trials with `reference`), all at the search fidelity: with the most accurate of them (`reference`,
+    `relation`, the found trials that dominate it) and with each other one (`others`, most accurate first: at a
+    cheap fidelity a shallower textbook network may rank above ResNet-20, which the user still asks about).
+    None without a reference and a found network."""
     done = [r for r in recs if trained(r) and all(_finite(r.get(ATTR_OF[d])) for d in dims)]
     refs = [r for r in done if r.get("reference")]
     found = [r for r in done if not r.get("reference")]
     if not refs or not found:
         return None
     acc = ATTR_OF[dims[0]]
-    book, best = max(refs, key=lambda r: r[acc]), max(found, key=lambda r: r[acc])
+    refs = sorted(refs, key=lambda r: -r[acc])
+    book, best = refs[0], max(found, key=lambda r: r[acc])
     dirs = [OBJECTIVES[d] for d in dims]
     point = lambda r: [float(r[ATTR_OF[d]]) for d in dims]  # noqa: E731
-    if dominates(point(best), point(book), dirs):
-        relation = "dominates"
-    elif dominates(point(book), point(best), dirs):
-        relation = "is dominated by"
-    else:
-        relation = "trades off with"
+
+    def relation(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+        if dominates(point(a), point(b), dirs):
+            return "dominates"
+        if dominates(point(b), point(a), dirs):
+            return "is dominated by"
+        return "trades off with"
+
     beaters = [r["trial"] for r in found if dominates(point(r), point(book), dirs)]
+    others = [{"reference": r["reference"], "reference_trial": r["trial"], "relation": relation(best, r)}
+              for r in refs[1:]]  # fmt: skip
     return {"reference": book["reference"], "reference_trial": book["trial"], "best_trial": best["trial"],
-            "relation": relation, "dominating_trials": beaters}  # fmt: skip
+            "relation": relation(best, book), "dominating_trials": beaters, "others": others}  # fmt: skip
 

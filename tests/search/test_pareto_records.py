@@ -155,14 +155,17 @@ def test_records_carry_the_reference_network_a_trial_came_from():
 
 
 @pytest.mark.parametrize(
-    ("found", "relation", "beaters"),
+    ("found", "relation", "beaters", "versus_resnet8"),
     [
-        ([(0.90, 1.0), (0.80, 0.1)], "dominates", [2]),  # trial 3 (0.80 at 0.1 ms) is less accurate than resnet20
-        ([(0.70, 3.0)], "is dominated by", []),
-        ([(0.90, 9.0), (0.60, 0.5)], "trades off with", []),
+        ([(0.90, 1.0), (0.80, 0.1)], "dominates", [2], "dominates"),  # trial 3 is less accurate than resnet20
+        ([(0.70, 3.0)], "is dominated by", [], "is dominated by"),
+        ([(0.90, 9.0), (0.60, 0.5)], "trades off with", [], "trades off with"),
+        ([(0.80, 1.8)], "trades off with", [], "trades off with"),  # more accurate than resnet8, slower
     ],
 )
-def test_the_best_network_found_is_compared_with_the_best_reference(found, relation, beaters):
+def test_the_best_network_found_is_compared_with_the_best_reference_then_the_others(
+    found, relation, beaters, versus_resnet8
+):
     from nas.search.pareto import versus_textbook
 
     def rec(trial, acc, lat, ref=None):
@@ -173,4 +176,5 @@ def test_the_best_network_found_is_compared_with_the_best_reference(found, relat
     got = versus_textbook(recs, ["accuracy", "latency"])
     assert got["reference"] == "resnet20" and got["reference_trial"] == 1 and got["best_trial"] == 2
     assert got["relation"] == relation and got["dominating_trials"] == beaters
+    assert got["others"] == [{"reference": "resnet8", "reference_trial": 0, "relation": versus_resnet8}]
     assert versus_textbook(recs[:2], ["accuracy", "latency"]) is None  # nothing found yet

@@ -36,7 +36,9 @@ def test_a_new_study_trains_the_references_first_then_resumes_without_them(
     out = capsys.readouterr().out
     assert "starting from 2 known network(s): narrow, wide" in out and "[narrow]" in out and "[wide]" in out
     line = next(x for x in out.splitlines() if x.startswith("best network found: trial 2"))
-    assert "both at the search fidelity (1 epoch(s) at 8 px), not fully trained" in line
+    assert "all at the search fidelity (1 epoch(s) at 8 px), not fully trained" in line
+    # the most accurate reference, then the other, each named with how the best network found compares with it
+    assert "narrow (trial 0:" in line and "wide (trial 1:" in line
     assert any(f" {rel} " in line for rel in ("dominates", "is dominated by", "trades off with"))
 
     run_search(search_cfg("n_trials=4", space=held), study_dir=study_dir)  # resumed: nothing enqueued again

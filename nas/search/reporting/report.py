@@ -219,7 +219,8 @@ def textbook_line(
     fidelity: Mapping[str, Any],
     train_px: int | None,
 ) -> str:
-    """One line: the best network found against the best reference network, at the search fidelity."""
+    """One line: the best network found against the most accurate reference network, then the other references
+    the study started from, at the search fidelity."""
     by = {r["trial"]: r for r in recs}
     book, best = by[textbook["reference_trial"]], by[textbook["best_trial"]]
 
@@ -228,11 +229,20 @@ def textbook_line(
 
     px = f" at {train_px} px" if train_px else ""
     beaters = textbook["dominating_trials"]
-    also = f"; found networks that dominate it: trials {', '.join(map(str, beaters))}" if beaters else ""
+    also = (
+        f"; found networks that dominate {textbook['reference']}: trials {', '.join(map(str, beaters))}"
+        if beaters else ""
+    )  # fmt: skip
+    groups: dict[str, list[str]] = {}  # the other references, by relation, most accurate first
+    for o in textbook.get("others", []):
+        ref = by[o["reference_trial"]]
+        groups.setdefault(o["relation"], []).append(f"{o['reference']} (trial {ref['trial']}: {point(ref)})")
+    others = "".join(f"; {rel} {' and '.join(names)}" for rel, names in groups.items())
     return (
         f"best network found: trial {best['trial']} ({point(best)}) {textbook['relation']} "
-        f"{textbook['reference']} (trial {book['trial']}: {point(book)}), both at the search fidelity "
-        f"({fidelity.get('epochs')} epoch(s){px}), not fully trained{also}"
+        f"{textbook['reference']} (trial {book['trial']}: {point(book)}){others}, "
+        f"{'all' if others else 'both'} at the search fidelity ({fidelity.get('epochs')} epoch(s){px}), "
+        f"not fully trained{also}"
     )
 
 
