@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from nas.cli import user_errors
+from nas.cli import shell_completion, user_errors
 from nas.latency.export import ExportRecord, export_model, load_checkpoint
 
 KEYS = ("model", "checkpoint", "out", "input_size", "in_channels", "num_classes", "atol")
@@ -84,6 +84,8 @@ def export(args: dict[str, str]) -> ExportRecord:
 @user_errors("export")  # bad input and failed exports: one message, no traceback, exit status 2
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if shell_completion("nas-export", argv, [f"{k}=" for k in KEYS]):
+        return 0
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2

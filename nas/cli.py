@@ -22,8 +22,11 @@ one message, no traceback, exit status 1.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
+import re
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -82,3 +85,56 @@ def user_errors(prog: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return deco
+
+
+# ------------------------------------------------------------------ shell completion of the argparse commands
+
+
+def completion_words(parser: argparse.ArgumentParser) -> list[str]:
+    """What Tab completes for an argparse command: its option strings, and its subcommands with theirs."""
+    words: set[str] = set()
+    for action in parser._actions:  # argparse keeps its actions here; there is no public accessor
+        words.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                words.add(name)
+                words.update(completion_words(sub))
+    return sorted(words)
+
+
+def shell_completion(command: str, argv: list[str], words: list[str]) -> bool:
+    """Hydra's habit for the commands that are not Hydra apps: `<command> -sc install=bash` prints a bash script
+    that makes Tab complete `words` for the console script `command` (`eval "$(nas-calibrate -sc install=bash)"`,
+    as for `nas-search`), `-sc uninstall=bash` one that removes it. True when it answered (the command stops)."""
+    if len(argv) != 2 or argv[0] not in ("-sc", "--shell-completion"):
+        return False
+    action, _, shell = argv[1].partition("=")
+    if shell != "bash" or action not in ("install", "uninstall"):
+        raise ValueError(f"shell completion: use -sc install=bash or -sc uninstall=bash; got {argv[1]!r}")
+    func = "_nas_complete_" + re.sub(r"\W", "_", command)
+    if action == "uninstall":
+        print(f"complete -r {command} 2>/dev/null; unset -f {func}")
+        return True
+    keys = [w for w in words if not w.startswith("-")]
+    nospace = " -o nospace" if keys and all(w.endswith("=") for w in keys) else ""  # key=value commands
+    print(
+        f"{func}() {{\n"
+        '  local cur="${COMP_WORDS[COMP_CWORD]}"\n'
+        f'  COMPREPLY=($(compgen -W {shlex.quote(" ".join(words))} -- "$cur"))\n'
+        "}\n"
+        f"complete -o default{nospace} -F {func} {command}"
+    )
+    return True
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None, command: str) -> argparse.Namespace:
+    """`parser.parse_args(argv)`, after answering `-sc install=bash` (shell_completion) for console script
+    `command`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        answered = shell_completion(command, argv, completion_words(parser))
+    except ValueError as e:
+        parser.error(str(e))  # exit status 2, argparse's usage line
+    if answered:
+        raise SystemExit(0)
+    return parser.parse_args(argv)

@@ -72,6 +72,48 @@ def test_shell_completion_installed_for_a_console_script_completes(line, expecte
     assert set(done.stdout.split()) == expected, done.stderr
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("nas-calibrate --fid", {"--fidelities"}),
+        ("nas-surrogate b", {"build"}),
+        ("nas-surrogate build --arc", {"--archs"}),
+        ("nas-export mod", {"model="}),
+        ("nas-profile --no", {"--no-log"}),
+        ("nas-reproduce --str", {"--strict"}),
+    ],
+)
+def test_the_commands_that_are_not_hydra_apps_complete_too(line, expected, monkeypatch, capsys):
+    # the same habit as nas-search's: eval "$(<command> -sc install=bash)"; the console script's function is run
+    # in this process (starting each script costs seconds)
+    command = line.split()[0]
+
+    def run(*argv: str) -> tuple[int, str]:
+        module, _, function = SCRIPTS[command].partition(":")
+        monkeypatch.setattr("sys.argv", [command, *argv])
+        try:
+            status = getattr(importlib.import_module(module), function)(*([] if function == "cli" else [list(argv)]))
+        except SystemExit as e:
+            status = e.code
+        out = capsys.readouterr()
+        return int(status or 0), out.out + out.err
+
+    status, install = run("-sc", "install=bash")
+    assert status == 0, install
+    func = re.search(rf"complete .*-F (\S+) {command}$", install, re.M).group(1)
+    script = (
+        f"{install}\nline={shlex.quote(line)}\n"
+        "COMP_WORDS=($line); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))\n"
+        f'{func}; printf "%s\\n" "${{COMPREPLY[@]}}"\n'
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert set(done.stdout.split()) == expected, done.stderr
+    status, removed = run("-sc", "uninstall=bash")
+    assert status == 0 and f"complete -r {command}" in removed
+    status, refused = run("-sc", "install=zsh")
+    assert status == 2 and "use -sc install=bash" in refused and "Traceback" not in refused
+
+
 def help_page(command: str) -> str:
     run = run_script(command, "--help")
     assert run.returncode == 0, run.stderr

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from experiments.profile.run import DEFAULT_BATCHES, ProfileReport, load_models, run_profile, runtime_line
-from nas.cli import user_errors
+from nas.cli import parse_args, user_errors
 from nas.latency import LatencyConfig
 
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> list[ProfileReport]:
     )
     p.add_argument("--out", default="outputs/profile", help="output folder for the CSV and the plots")
     p.add_argument("--no-log", action="store_true", help="do not hand the report to experiment tracking")
-    args = p.parse_args(argv)
+    args = parse_args(p, argv, "nas-profile")
     try:
         batches = [int(b) for b in args.batches.split(",") if b.strip()]
     except ValueError:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments.reproduce.page import DEFAULT_BUDGET, build_page, parse_budget
-from nas.cli import user_errors
+from nas.cli import parse_args, user_errors
 
 
 @user_errors("reproduce")
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     p.add_argument(
         "--strict", action="store_true", help="exit with status 1 when runs or profiles are missing"
     )
-    args = p.parse_args(argv)
+    args = parse_args(p, argv, "nas-reproduce")
     budget = parse_budget(args.budget)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     found = build_page(suite=args.suite, budget=budget, cache_dir=args.cache_dir, profile_dir=args.profile_dir,

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from nas import runfile
+from nas.cli import parse_args
 from nas.search.plan import SearchPlan
 
 DESCRIPTION = """\
@@ -106,7 +107,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", default="outputs/calibrate", help="folder of the runs' outputs and locks")
     p.add_argument("--dry-run", action="store_true", help="plan and report from the file; train nothing")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides of conf/search.yaml (key=value)")
-    args = p.parse_args(argv)
+    args = parse_args(p, argv, "nas-calibrate")
     if args.archs < 4:
         p.error("need --archs >= 4 for a rank correlation with a confidence interval")
     if not 0 <= args.seeded <= 1:

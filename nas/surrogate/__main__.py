@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from nas.cli import parse_args
 from nas.runfile import compose_plan, machine, stamp
 from nas.space import list_spaces, load_space
 from nas.surrogate import front
@@ -68,7 +69,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     t.add_argument("--children", type=int, default=50, help="children per generation")
     t.add_argument("overrides", nargs="*", help="extra Hydra overrides of conf/search.yaml (key=value)")
 
-    args = p.parse_args(argv)
+    args = parse_args(p, argv, "nas-surrogate")
     if args.command == "build" and (args.archs < 1 or args.seeded < 0 or args.seeded > args.archs):
         p.error("--archs must be >= 1 and --seeded between 0 and --archs")
     if args.command == "fit":

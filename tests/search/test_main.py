@@ -119,3 +119,20 @@ def test_a_search_logged_to_a_file_prints_counted_trial_lines_and_a_refused_run_
         refused = search(tmp_path, *args, bad)
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
         assert snapshot(study) == before  # .hydra/ still records the command that made the study
+
+
+def test_the_listings_example_searches_at_a_calibrated_fidelity():
+    from hydra import compose, initialize_config_dir
+
+    from nas.config import CONF_DIR, to_plain
+    from nas.search.__main__ import space_listing
+    from nas.search.overrides import normalise
+    from nas.search.plan import SearchPlan
+
+    example = next(line for line in space_listing().splitlines() if line.startswith("example: "))
+    words = example.split("   ")[0].split()
+    assert words[:2] == ["example:", "nas-search"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = to_plain(compose("search", overrides=normalise(words[2:])))
+    calibration = SearchPlan.from_cfg(cfg).calibration()
+    assert calibration["calibrated"], calibration["text"]
