@@ -20,7 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from nas.cli import user_errors
+from nas.cli import fail, user_errors
 from nas.config import CONFIG_PATH, to_plain
 from nas.search.overrides import normalise
 from nas.space import list_spaces
@@ -109,7 +109,10 @@ def _main_hydra() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point (`nas-search`, `python -m nas.search`): list the spaces, or hand the command line to Hydra."""
-    argv = normalise(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = normalise(sys.argv[1:] if argv is None else argv)
+    except ValueError as e:  # before Hydra: one message, exit status 2, as the command's own refusals
+        fail("search", str(e))
     if not _wants_hydra(argv):
         print(space_listing())
         return 0
@@ -126,7 +129,10 @@ def _normalise_line(line: str) -> str:
     if not words:
         return line
     tail = line[len(line.rstrip()) :]
-    return " ".join([words[0], *normalise(words[1:])]) + tail
+    try:
+        return " ".join([words[0], *normalise(words[1:])]) + tail
+    except ValueError:  # a line the command will refuse still completes as typed
+        return line
 
 
 if __name__ == "__main__":

@@ -20,9 +20,17 @@ def storage_overrides(url: str) -> list[str]:
     return [f"storage={URL_STORAGE.get(scheme, 'url')}", f"storage.url={url}"]
 
 
+POSTGRES_URL = (
+    "storage=postgres reads its URL from $NAS_STORAGE_URL, never from the command line (which is saved in the run "
+    "folder): export NAS_STORAGE_URL=<URL> and keep storage=postgres, or pass the URL itself as the storage, "
+    "storage=<URL>"
+)
+
+
 def normalise(overrides: Sequence[str]) -> list[str]:
     """`overrides` with `+space=X` / `++space=X` as `space=X` and `storage=<URL>` as the storage group and its
-    url; anything else (flags included) unchanged."""
+    url; anything else (flags included) unchanged. ValueError for `storage=postgres` given a `storage.url`
+    (Hydra would suggest `+storage.url`, which postgres ignores: it reads the URL from the environment)."""
     out: list[str] = []
     for arg in overrides:
         key, eq, value = arg.partition("=")
@@ -32,4 +40,6 @@ def normalise(overrides: Sequence[str]) -> list[str]:
             out += storage_overrides(value)
         else:
             out.append(arg)
+    if "storage=postgres" in out and any(a.lstrip("+~").startswith("storage.url=") for a in out):
+        raise ValueError(POSTGRES_URL)
     return out

@@ -136,7 +136,7 @@ def make_storage(cfg: Mapping[str, Any], study_dir: Path) -> optuna.storages.Bas
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     url = with_driver(_url(cfg, study_dir))
-    if not url or url == "None":
+    if not url or url in ("None", "???"):  # unset, or Hydra's mandatory value left unfilled
         raise ValueError(
             "storage=url needs storage.url=<SQLAlchemy URL> (e.g. postgresql+psycopg://user@host/db)"
         )

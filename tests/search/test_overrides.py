@@ -45,3 +45,17 @@ def test_a_storage_url_typed_as_the_storage_composes(typed, storage):
 def test_space_and_plus_space_compose_the_same_config():
     assert compose_search("space=resnet_like") == compose_search(*normalise(["+space=resnet_like"]))
     assert compose_search("space=resnet_like")["space"]["name"] == "resnet_like"
+
+
+def test_a_url_given_to_storage_postgres_is_refused_with_the_ways_to_give_it(capsys):
+    from nas.search.__main__ import main
+
+    argv = ["space=resnet_like", "storage=postgres", "storage.url=postgresql+psycopg://nas@db/nas"]
+    with pytest.raises(ValueError, match=r"export NAS_STORAGE_URL=<URL> .* storage=<URL>"):
+        normalise(argv)
+    assert normalise(argv[:2]) == argv[:2]  # postgres alone: its URL from the environment
+    with pytest.raises(SystemExit) as e:  # the command: one message, Hydra's `+storage.url` hint never shown
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("search: error: storage=postgres reads its URL")
+    assert "+storage.url" not in err and "Traceback" not in err

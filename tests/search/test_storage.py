@@ -30,3 +30,9 @@ def test_unreachable_storage_url_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="cannot open storage") as err:
         make_storage({"name": "url", "url": "postgresql://user:secret@127.0.0.1:1/db"}, tmp_path)
     assert "secret" not in str(err.value)  # the password in a URL is never printed
+
+
+def test_storage_url_left_unset_says_which_override_to_add(tmp_path):
+    # `storage=url` alone leaves conf/storage/url.yaml's mandatory `url: ???`: name the override, not "???"
+    with pytest.raises(ValueError, match=r"storage=url needs storage.url=<SQLAlchemy URL>"):
+        make_storage({"name": "url", "url": "???"}, tmp_path)
