@@ -11,14 +11,16 @@ Modules, in the order a run uses them (each imports only modules above it, plus 
     study             samplers / pruners by name, the study's identity, create-or-resume, counted trials
     halving           the rule of multi-objective successive halving, pure functions of objective vectors
     scheduler         seam: the rung(s) a candidate is evaluated at (single: the search fidelity; asha:
-                      successive halving, rung results on the trials) and the scheduler config group
+                      successive halving, rung results on the trials), registered by name with their options
     calibration       is the fidelity calibrated for the space? (the committed conf/calibration/ files)
-    plan              the validated search configuration and the run configs of trials / follow-ups
-    workers           many workers on one study: worker records, lost trials, the shared budget, heartbeats
     guard             Ctrl-C / SIGTERM: stop after the current trial, or at once
     pruning           Optuna's Lightning pruning callback, adapted to pytorch_lightning
     evaluator         seam: evaluating a candidate (training it at the rung, nas.fit), its cost and latency
     tabular           the evaluator of `benchmark=nb201`: results looked up in NAS-Bench-201's tables
+    evaluators        the registry of evaluators: `benchmark=<name>` -> its options and its evaluator (none:
+                      training; nb201; nas.surrogate's surrogate)
+    plan              the validated search configuration and the run configs of trials / follow-ups
+    workers           many workers on one study: worker records, lost trials, the shared budget, heartbeats
     trial             one trial's life-cycle, ask -> checks -> evaluate -> tell, ended in one place
     pareto            trial records, their front and hypervolume (the maths of points is nas.pareto)
     followups         after the trials: baselines, retraining, deleting the weights of trials off the front

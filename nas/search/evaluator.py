@@ -3,7 +3,8 @@
 `TrainingEvaluator` trains the candidate at the rung's fidelity through `nas.fit.fit`;
 `nas.search.tabular.TabularEvaluator` reads a NAS-Bench-201 cell's result from the benchmark's table. An
 evaluator also says what a candidate costs (params / MACs) and its latency objective, so a table's latency
-column replaces the measurement through the same seam: the trial code does not change.
+column replaces the measurement through the same seam: the trial code does not change. Evaluators are
+registered by `benchmark` name, with their options, in nas.search.evaluators.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
@@ -24,10 +25,12 @@ from nas import fit as fitting
 from nas import latency as latencies
 from nas.module import NonFiniteLossError
 from nas.search.guard import InterruptGuard, StopRequested
-from nas.search.plan import SearchPlan
 from nas.search.pruning import LightningPruning
 from nas.search.scheduler import Rung
 from nas.tracking import trial_summary
+
+if TYPE_CHECKING:  # the plan parses benchmarks through the registry of evaluators (nas.search.evaluators)
+    from nas.search.plan import SearchPlan
 
 
 @dataclass
@@ -76,6 +79,12 @@ class Evaluator(ABC):
     recorded as interrupted and queued again. Any other exception fails the trial (not the search).
     """
 
+    @classmethod
+    def build(cls, plan: SearchPlan, *, study_dir: Path, guard: InterruptGuard | None) -> Evaluator:
+        """The evaluator of a search (nas.search.evaluators.make_evaluator): by default a look-up's,
+        `cls(plan, plan.benchmark)` (its checked `benchmark` options)."""
+        return cls(plan, plan.benchmark)  # type: ignore[call-arg]
+
     @abstractmethod
     def evaluate(self, trial: optuna.Trial, candidate: Candidate, rung: Rung) -> Evaluation:
         """Evaluate `candidate` at `rung`."""
@@ -115,6 +124,10 @@ class TrainingEvaluator(Evaluator):
         self.study_dir = study_dir
         self.guard = guard
         self.tags = [f"space:{plan.space.name}", f"data:{plan.base['data'].get('name', 'data')}"]
+
+    @classmethod
+    def build(cls, plan: SearchPlan, *, study_dir: Path, guard: InterruptGuard | None) -> Evaluator:
+        return cls(plan, study_dir, guard)  # type: ignore[arg-type]
 
     def output_dir(self, number: int) -> Path:
         """The run folder of trial `number`."""

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 from nas.progress import is_terminal
-from nas.search.evaluator import Evaluator, TrainingEvaluator
+from nas.search.evaluators import make_evaluator
 from nas.search.followups import FrontWeights, retrain_top, run_baselines
 from nas.search.guard import InterruptGuard, StopRequested
 from nas.search.local_workers import Workers
@@ -43,10 +43,8 @@ from nas.search.study import (
     open_study,
     study_identity,
 )
-from nas.search.tabular import TabularEvaluator
 from nas.search.trial import TrialRunner
 from nas.search.workers import budget, can_wait, fail_lost, poll_seconds
-from nas.surrogate.evaluator import SurrogateEvaluator
 
 # Library warnings repeated every trial that say nothing about the search (torch / Lightning internals,
 # Optuna's importance estimator on few trials).
@@ -204,11 +202,9 @@ def _fidelity(plan: SearchPlan) -> str:
 
 
 def _rungs(plan: SearchPlan) -> str:
-    """The header's scheduler part: empty for one rung, else the rungs' epochs and eta."""
+    """The header's scheduler part: empty for one rung, else the rungs (their epochs; asha: and eta)."""
     sch = plan.scheduler
-    if sch.get("name", "single") == "single":
-        return ""
-    return f"scheduler {sch['name']} (rungs {'/'.join(map(str, sch['epochs']))} epochs, eta {sch['eta']}) | "
+    return f"scheduler {sch.name} ({sch.header()}) | " if sch.multi_rung else ""
 
 
 def _trials(
@@ -307,20 +303,6 @@ def _trials(
                 )
                 break
     return stop
-
-
-# benchmark=<name> -> the evaluator that looks its trials up (the names of nas.search.plan.BENCHMARKS)
-EVALUATORS: dict[str, Callable[[SearchPlan, Any], Evaluator]] = {
-    "nb201": TabularEvaluator,
-    "surrogate": SurrogateEvaluator,
-}
-
-
-def make_evaluator(plan: SearchPlan, study_dir: Path, guard: InterruptGuard) -> Evaluator:
-    """The one place that chooses how trials are evaluated: trained, or looked up (`benchmark=`)."""
-    if plan.benchmark is not None:
-        return EVALUATORS[plan.benchmark.name](plan, plan.benchmark)
-    return TrainingEvaluator(plan, study_dir, guard)
 
 
 def _finish(

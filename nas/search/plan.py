@@ -20,8 +20,9 @@ from nas.search import local_workers
 from nas.search.calibration import lookup as lookup_calibration
 from nas.search.calibration import signature as calibration_signature
 from nas.search.calibration import uncalibrated
+from nas.search.evaluators import benchmark_options
 from nas.search.objectives import OBJECTIVES
-from nas.search.scheduler import scheduler_config
+from nas.search.scheduler import SchedulerOptions, scheduler_config
 from nas.search.starts import Starts
 from nas.search.starts import resolve as resolve_starts
 from nas.search.storage import STORAGES
@@ -101,7 +102,7 @@ class SearchPlan:
     html: bool = True
     progress: bool = True
     reuse: str = "study"
-    scheduler: dict[str, Any] = field(default_factory=lambda: {"name": "single"})
+    scheduler: SchedulerOptions = SchedulerOptions("single", (1,))  # replaced by from_cfg's
     benchmark: BenchmarkOptions | SurrogateOptions | None = None  # results looked up instead of trained
 
     # ---------------------------------------------------------------------------------------- building
@@ -131,21 +132,21 @@ class SearchPlan:
             )
         fidelity = _fidelity(cfg.get("fidelity") or {})
         scheduler = scheduler_config(cfg.get("scheduler"), fidelity)
-        if scheduler["name"] != "single":
+        if scheduler.multi_rung:
             if (cfg.get("pruner") or {}).get("name", "none") != "none":
                 raise ValueError(
-                    f"scheduler={scheduler['name']} decides which trials go on; use it with pruner=none "
+                    f"scheduler={scheduler.name} decides which trials go on; use it with pruner=none "
                     "(or scheduler=single with an Optuna pruner)"
                 )
             # A full result is the top rung's: baselines, reuse keys and the study's identity use its epochs.
-            fidelity["epochs"] = scheduler["epochs"][-1]
+            fidelity["epochs"] = scheduler.top
         for group, names in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("storage", STORAGES)):
             name = (cfg.get(group) or {}).get("name")
             if name not in names:
                 raise ValueError(f"unknown {group} {name!r}; valid {group}s: {', '.join(names)}")
         latency = dict(cfg.get("latency") or {})
         lat_cfg = LatencyConfig.from_cfg(latency)
-        benchmark = _benchmark(cfg.get("benchmark"), fidelity["epochs"])
+        benchmark = benchmark_options(cfg.get("benchmark"), fidelity["epochs"])
         if benchmark is not None:
             benchmark.check_data(_data_at_fidelity(cfg["data"], fidelity))
         if (cfg.get("sampler") or {}).get("name") == "ehvi":
@@ -317,9 +318,9 @@ class SearchPlan:
         cfg = self.run_config({}, output_dir="", name="")
         cfg["model"] = {k: v for k, v in resolved_spec.items() if k != "name"}
         cfg["metric"] = self.metric
-        if self.scheduler.get("name", "single") != "single":
+        if self.scheduler.multi_rung:
             # A trial stopped at a low rung is PRUNED: only a study with the same rungs may reuse that.
-            cfg["scheduler"] = self.scheduler
+            cfg["scheduler"] = self.scheduler.as_config()
         return identity_key(cfg)
 
     def training_identity(self) -> dict[str, Any]:
@@ -375,11 +376,7 @@ class SearchPlan:
             if found is None
             else {**found.as_dict(), "text": found.describe()}
         )
-        rungs = (
-            list(self.scheduler.get("epochs") or [])
-            if self.scheduler.get("name", "single") != "single"
-            else []
-        )
+        rungs = list(self.scheduler.epochs) if self.scheduler.multi_rung else []
         if len(rungs) > 1:
             top = self.fidelity["epochs"]  # the fidelity's own rung: looked up above
             per = [
@@ -435,23 +432,6 @@ def _data_at_fidelity(data: Mapping[str, Any], fidelity: Mapping[str, Any]) -> d
     if fidelity.get("image_size") is not None:
         out["image_size"] = fidelity["image_size"]
     return out
-
-
-# benchmark=<name>: what a trial looks its result up in instead of training (conf/benchmark/<name>.yaml)
-BENCHMARKS: dict[str, type[BenchmarkOptions] | type[SurrogateOptions]] = {
-    "nb201": BenchmarkOptions,  # NAS-Bench-201's tables (nas.tabular, nas.search.tabular)
-    "surrogate": SurrogateOptions,  # a trained space's surrogate (nas.surrogate)
-}
-
-
-def _benchmark(raw: Mapping[str, Any] | None, epochs: int) -> BenchmarkOptions | SurrogateOptions | None:
-    """The `benchmark` options by name (None or name none: trials train); ValueError with the valid names."""
-    name = (raw or {}).get("name", "none")
-    if name in (None, "none"):
-        return None
-    if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; valid benchmarks: none, {', '.join(BENCHMARKS)}")
-    return BENCHMARKS[name].from_cfg(raw, epochs=epochs)  # type: ignore[arg-type]
 
 
 def _alpha(v: Any) -> float | None:

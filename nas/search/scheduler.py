@@ -4,7 +4,8 @@
 (scheduler=asha) is asynchronous multi-objective successive halving: every candidate starts at the cheapest
 rung and is promoted by the rule of `nas.search.halving`; its rung results are user attributes of its trial
 (`rung_<index>`), so workers sharing a study rank against each other's results and a resumed study keeps
-them. `scheduler_config` checks the config group, `build_scheduler` makes the scheduler a plan asks for.
+them. Schedulers are registered by name in `SCHEDULERS`; each parses its own config group into its typed
+options (`Scheduler.options`, called by `scheduler_config`) and is built from them (`build_scheduler`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -20,8 +21,6 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.search import halving
 from nas.search.objectives import OBJECTIVES
 
-SCHEDULERS = ("single", "asha")
-SCHEDULER_KEYS = {"single": ("name",), "asha": ("name", "eta", "rungs", "epochs")}
 RUNG_ATTR = "rung_"  # user attribute rung_<index> = {"epochs": int, "values": [objective values]}
 
 
@@ -33,8 +32,52 @@ class Rung:
     epochs: int
 
 
+@dataclass(frozen=True)
+class SchedulerOptions:
+    """A checked `scheduler` config: the scheduler's name and the epochs of its rungs, cheapest first (one
+    rung: the search fidelity's). Its full results are the top rung's (`top`)."""
+
+    name: str
+    epochs: tuple[int, ...]
+
+    @property
+    def top(self) -> int:
+        """The epochs of the top rung: a full result's (the search fidelity's under one rung)."""
+        return self.epochs[-1]
+
+    @property
+    def multi_rung(self) -> bool:
+        """Whether candidates may stop below the top rung (the scheduler, not an Optuna pruner, decides)."""
+        return len(self.epochs) > 1
+
+    def as_config(self) -> dict[str, Any]:
+        """The config as run keys and reports store it."""
+        return {"name": self.name}
+
+    def header(self) -> str:
+        """What the search's header says of its rungs."""
+        return f"rungs {'/'.join(map(str, self.epochs))} epochs"
+
+
+@dataclass(frozen=True)
+class HalvingOptions(SchedulerOptions):
+    """scheduler=asha's options: its rungs and `eta` (keep the top 1/eta of a rung)."""
+
+    eta: int = 3
+
+    def as_config(self) -> dict[str, Any]:
+        return {"name": self.name, "eta": self.eta, "epochs": list(self.epochs)}
+
+    def header(self) -> str:
+        return f"{super().header()}, eta {self.eta}"
+
+
 class Scheduler(ABC):
     """Decides at which rung each candidate is evaluated and whether it is promoted to the next one.
+
+    Registration (`SCHEDULERS`): `keys`, the config keys it accepts; `options(raw, epochs)`, its checked
+    options from its config group (keys already checked; `epochs`: fidelity.epochs); `from_options`, the
+    scheduler of those options.
 
     Call order, for every trial `TrialRunner` runs (after `ask`, once the candidate passed its constraint
     checks and was not reused):
@@ -51,6 +94,20 @@ class Scheduler(ABC):
     A scheduler keeps no state of its own between calls: what it needs (a trial's rung results) lives on
     the trials, so many workers on one study share it.
     """
+
+    keys: ClassVar[tuple[str, ...]] = ("name",)
+
+    @classmethod
+    def options(cls, raw: Mapping[str, Any], epochs: int) -> SchedulerOptions:
+        """The checked options of its config group `raw`; ValueError saying what to change."""
+        raise NotImplementedError(f"{cls.__name__} is not registered in SCHEDULERS")
+
+    @classmethod
+    def from_options(
+        cls, options: SchedulerOptions, *, fidelity: Mapping[str, Any], objectives: Sequence[str]
+    ) -> Scheduler:
+        """The scheduler of checked `options`."""
+        raise NotImplementedError(f"{cls.__name__} is not registered in SCHEDULERS")
 
     @abstractmethod
     def first_rung(self, study: optuna.Study, trial: optuna.Trial) -> Rung:
@@ -73,6 +130,16 @@ class SingleFidelity(Scheduler):
 
     def __init__(self, fidelity: Mapping[str, Any]) -> None:
         self.rung = Rung(index=0, epochs=int(fidelity["epochs"]))
+
+    @classmethod
+    def options(cls, raw: Mapping[str, Any], epochs: int) -> SchedulerOptions:
+        return SchedulerOptions("single", (int(epochs),))
+
+    @classmethod
+    def from_options(
+        cls, options: SchedulerOptions, *, fidelity: Mapping[str, Any], objectives: Sequence[str]
+    ) -> Scheduler:
+        return cls(fidelity)
 
     def first_rung(self, study: optuna.Study, trial: optuna.Trial) -> Rung:
         return self.rung
@@ -101,11 +168,49 @@ class ASHA(Scheduler):
     next rung's epochs (its learning-rate schedule spans the rung's epochs).
     """
 
+    keys = ("name", "eta", "rungs", "epochs")
+
     def __init__(self, rungs: Sequence[int], eta: int, objectives: Sequence[str]) -> None:
         self.rungs = [Rung(index=i, epochs=int(e)) for i, e in enumerate(rungs)]
         self.eta = int(eta)
         self.senses = [1 if OBJECTIVES[o] == "maximize" else -1 for o in objectives]
         self.accuracy = list(objectives).index("accuracy")
+
+    @classmethod
+    def options(cls, raw: Mapping[str, Any], epochs: int) -> HalvingOptions:
+        eta = raw.get("eta", 3)
+        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+            raise ValueError(
+                f"scheduler.eta must be an integer >= 2 (keep the top 1/eta of a rung), got {eta!r}"
+            )
+        if raw.get("epochs") is not None:
+            rungs, what = raw["epochs"], "scheduler.epochs"
+        else:
+            multiples = raw.get("rungs") or [1, 3, 9]
+            if not isinstance(multiples, Sequence) or isinstance(multiples, str):
+                raise ValueError(
+                    f"scheduler.rungs must be a list of fidelity.epochs multiples, e.g. [1,3,9]; got {multiples!r}"
+                )
+            rungs, what = [m * epochs for m in multiples], "scheduler.rungs"
+        if isinstance(rungs, str) or not isinstance(rungs, Sequence):
+            raise ValueError(f"{what} must be a list, e.g. [1,3,9]; got {rungs!r}")
+        ok = all(
+            isinstance(e, int | float) and not isinstance(e, bool) and e >= 1 and float(e).is_integer()
+            for e in rungs
+        )
+        if not ok or len(rungs) < 2 or any(b <= a for a, b in zip(rungs, rungs[1:], strict=False)):
+            raise ValueError(
+                f"{what} must give >= 2 strictly increasing whole numbers of epochs (e.g. scheduler.rungs=[1,3,9] "
+                f"times fidelity.epochs, or scheduler.epochs=[12,200]); got {list(rungs)}"
+            )
+        return HalvingOptions("asha", tuple(int(e) for e in rungs), eta=eta)
+
+    @classmethod
+    def from_options(
+        cls, options: SchedulerOptions, *, fidelity: Mapping[str, Any], objectives: Sequence[str]
+    ) -> Scheduler:
+        assert isinstance(options, HalvingOptions)
+        return cls(options.epochs, options.eta, objectives)
 
     def first_rung(self, study: optuna.Study, trial: optuna.Trial) -> Rung:
         return self.rungs[0]
@@ -151,52 +256,30 @@ class ASHA(Scheduler):
         return peers, full, pairs
 
 
-def scheduler_config(raw: Mapping[str, Any] | None, fidelity: Mapping[str, Any]) -> dict[str, Any]:
-    """The checked scheduler config group; for asha, `epochs` resolved (explicit, or `rungs` x fidelity.epochs).
-
-    ValueError with the valid choices on bad input.
+def scheduler_config(raw: Mapping[str, Any] | None, fidelity: Mapping[str, Any]) -> SchedulerOptions:
+    """The checked `scheduler` config group of the scheduler it names (SCHEDULERS), its rungs' epochs resolved
+    (for asha: explicit `epochs`, or `rungs` x fidelity.epochs). ValueError with the valid choices on bad input.
     """
     raw = dict(raw or {"name": "single"})
     name = raw.get("name", "single")
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {name!r}; valid schedulers: {', '.join(SCHEDULERS)}")
-    unknown = sorted(set(raw) - set(SCHEDULER_KEYS[name]))
+    cls = SCHEDULERS[name]
+    unknown = sorted(set(raw) - set(cls.keys))
     if unknown:
         raise ValueError(
-            f"unknown scheduler.{unknown[0]} for scheduler={name}; valid keys: {', '.join(SCHEDULER_KEYS[name])}"
+            f"unknown scheduler.{unknown[0]} for scheduler={name}; valid keys: {', '.join(cls.keys)}"
         )
-    if name == "single":
-        return {"name": "single"}
-    eta = raw.get("eta", 3)
-    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-        raise ValueError(f"scheduler.eta must be an integer >= 2 (keep the top 1/eta of a rung), got {eta!r}")
-    if raw.get("epochs") is not None:
-        epochs, what = raw["epochs"], "scheduler.epochs"
-    else:
-        multiples = raw.get("rungs") or [1, 3, 9]
-        if not isinstance(multiples, Sequence) or isinstance(multiples, str):
-            raise ValueError(
-                f"scheduler.rungs must be a list of fidelity.epochs multiples, e.g. [1,3,9]; got {multiples!r}"
-            )
-        epochs, what = [m * fidelity["epochs"] for m in multiples], "scheduler.rungs"
-    if isinstance(epochs, str) or not isinstance(epochs, Sequence):
-        raise ValueError(f"{what} must be a list, e.g. [1,3,9]; got {epochs!r}")
-    ok = all(
-        isinstance(e, int | float) and not isinstance(e, bool) and e >= 1 and float(e).is_integer()
-        for e in epochs
-    )
-    if not ok or len(epochs) < 2 or any(b <= a for a, b in zip(epochs, epochs[1:], strict=False)):
-        raise ValueError(
-            f"{what} must give >= 2 strictly increasing whole numbers of epochs (e.g. scheduler.rungs=[1,3,9] "
-            f"times fidelity.epochs, or scheduler.epochs=[12,200]); got {list(epochs)}"
-        )
-    return {"name": "asha", "eta": eta, "epochs": [int(e) for e in epochs]}
+    return cls.options(raw, int(fidelity["epochs"]))
 
 
 def build_scheduler(
-    cfg: Mapping[str, Any], fidelity: Mapping[str, Any], objectives: Sequence[str]
+    options: SchedulerOptions, fidelity: Mapping[str, Any], objectives: Sequence[str]
 ) -> Scheduler:
-    """The scheduler a checked config (`scheduler_config`) selects."""
-    if cfg.get("name", "single") == "asha":
-        return ASHA(cfg["epochs"], cfg["eta"], objectives)
-    return SingleFidelity(fidelity)
+    """The scheduler checked `options` (`scheduler_config`) name, from the registry."""
+    return SCHEDULERS[options.name].from_options(options, fidelity=fidelity, objectives=objectives)
+
+
+# scheduler=<name> -> its class (conf/scheduler/<name>.yaml): a new scheduler is a `Scheduler` subclass with its
+# `keys`, `options` and `from_options`, added here, and its config file.
+SCHEDULERS: dict[str, type[Scheduler]] = {"single": SingleFidelity, "asha": ASHA}

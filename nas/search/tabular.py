@@ -12,17 +12,19 @@ else (sampling, constraints, reuse, resume, reports, W&B) is the path of a train
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from blocks.families.nb201 import parse_cell
 from nas.latency import spec_costs
 from nas.search.evaluator import Candidate, Evaluation, Evaluator
-from nas.search.plan import SearchPlan
 from nas.search.scheduler import Rung
 from nas.tabular import nb201
 from nas.tabular.options import BenchmarkOptions
+
+if TYPE_CHECKING:  # the plan parses benchmarks through the registry of evaluators (nas.search.evaluators)
+    from nas.search.plan import SearchPlan
 
 # Network shape (its deployed spec without cells) -> (all-"none" cost, per-op increments): counted once
 # per process, so a benchmark of many searches counts each shape once (see TabularEvaluator.cost).

@@ -15,7 +15,8 @@ when a search uses it):
                kept in <space>-<data>.model.json beside the data
     validate   held-out ranking by k-fold cross-validation against the fidelity's seed-to-seed agreement; the
                chosen model fitted and written
-    evaluator  the search's evaluator under `benchmark=surrogate`: trials looked up, nothing trains
+    evaluator  the search's evaluator under `benchmark=surrogate` (registered in nas.search.evaluators):
+               trials looked up, nothing trains
     front      the surrogate's true front approximated: screened random draws plus an evolutionary search
     __main__   the command: build, fit, front
 """

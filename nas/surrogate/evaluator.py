@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from nas.search.evaluator import Candidate, Evaluation, Evaluator
-from nas.search.plan import SearchPlan
 from nas.search.scheduler import Rung
 from nas.surrogate.options import SurrogateOptions
+
+if TYPE_CHECKING:  # the plan parses benchmarks through the registry of evaluators (nas.search.evaluators)
+    from nas.search.plan import SearchPlan
 
 # Rendered spec -> (trained spec, deployed spec, costs): a network's params and MACs are counted once per process
 # (0.1-0.5 s on the meta device, the bulk of a looked-up trial), however many searches of a benchmark meet it.

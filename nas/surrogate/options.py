@@ -96,10 +96,10 @@ class SurrogateOptions:
                 f"benchmark=surrogate looks trials up in milliseconds; latency.mode={mode} would time each "
                 f"network: use latency.mode={' or '.join(LATENCY_MODES)}"
             )
-        if plan.scheduler.get("name", "single") != "single":
+        if plan.scheduler.multi_rung:
             raise ValueError(
                 f"benchmark=surrogate models one fidelity ({plan.fidelity['epochs']} epoch(s)), not the rungs of "
-                f"scheduler={plan.scheduler['name']}: use scheduler=single"
+                f"scheduler={plan.scheduler.name}: use scheduler=single"
             )
         want = plan.calibration_signature()
         if doc.get("signature") != want:

@@ -187,10 +187,10 @@ def test_resume_keeps_the_rung_state(asha_plan, tmp_path):
 
 
 def test_scheduler_config_resolves_rungs_and_rejects_bad_input():
-    assert scheduler_config(None, {"epochs": 1}) == {"name": "single"}
-    assert scheduler_config({"name": "asha"}, {"epochs": 2})["epochs"] == [2, 6, 18]
+    assert scheduler_config(None, {"epochs": 1}).as_config() == {"name": "single"}
+    assert scheduler_config({"name": "asha"}, {"epochs": 2}).epochs == (2, 6, 18)
     got = scheduler_config({"name": "asha", "eta": 4, "rungs": [1, 3], "epochs": [12, 200]}, {"epochs": 1})
-    assert got == {"name": "asha", "eta": 4, "epochs": [12, 200]}
+    assert got.as_config() == {"name": "asha", "eta": 4, "epochs": [12, 200]}
     for bad, words in [
         ({"name": "hyperband"}, "valid schedulers: single, asha"),
         ({"name": "asha", "eta": 1}, "scheduler.eta"),
@@ -205,7 +205,7 @@ def test_scheduler_config_resolves_rungs_and_rejects_bad_input():
 
 def test_an_asha_plan_trains_its_full_results_at_the_top_rung(search_cfg):
     plan = SearchPlan.from_cfg(search_cfg("scheduler=asha", "scheduler.rungs=[1,3]", "fidelity.epochs=2"))
-    assert plan.scheduler["epochs"] == [2, 6] and plan.fidelity["epochs"] == 6
+    assert plan.scheduler.epochs == (2, 6) and plan.fidelity["epochs"] == 6
     assert plan.base["trainer"]["max_epochs"] == 6  # baselines are trained like a full result
     single = SearchPlan.from_cfg(search_cfg("fidelity.epochs=2"))
     assert plan.run_key({"a": 1}) != single.run_key({"a": 1})  # a 2-epoch result is not reused as a full one

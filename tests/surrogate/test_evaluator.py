@@ -13,7 +13,8 @@ import pytest
 import nas.fit
 import nas.surrogate.evaluator
 from nas.search.evaluator import Candidate
-from nas.search.loop import make_evaluator, run_search
+from nas.search.evaluators import make_evaluator
+from nas.search.loop import run_search
 from nas.search.plan import SearchPlan
 from nas.search.scheduler import Rung
 from nas.surrogate.model import Surrogate
