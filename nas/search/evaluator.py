@@ -151,7 +151,7 @@ class TrainingEvaluator(Evaluator):
         # retry (another number, the same network and rung) resumes from it; its run folder gets it at the end.
         cfg["resume_dir"] = str(self.study_dir / "resume")
         callbacks = []
-        if plan.pruner.get("name", "none") != "none":
+        if plan.pruner.prunes:
             callbacks.append(LightningPruning(trial, monitor=plan.metric))
         try:
             with self.guard.training():

@@ -70,13 +70,13 @@ def run_baselines(
 ) -> list[dict[str, Any]]:
     """Train (or read from the study) every baseline; returns one record per model, skipped ones with a reason."""
     cfg = plan.baselines
-    if not cfg.get("enabled", True):
+    if not cfg.enabled:
         return []
     # The networks the study started from are trials at the same fidelity already (nas.search.starts); a
     # reference left out of the start (outside the constraints) stays a baseline.
     started = set(study.user_attrs.get(ENQUEUED_ATTR) or ())
-    models = [(n, s) for n, s in reference_models(plan.space.family, cfg.get("models")) if n not in started]
-    max_macs = cfg.get("max_macs")
+    models = [(n, s) for n, s in reference_models(plan.space.family, cfg.models) if n not in started]
+    max_macs = cfg.max_macs
     out: list[dict[str, Any]] = []
     sized = []
     for name, spec in models:
@@ -89,7 +89,7 @@ def run_baselines(
             )
     # Cheapest first: under baselines.max_share the cheaper family members are the ones that fit.
     sized.sort(key=lambda m: m[3]["macs"])
-    share = cfg.get("max_share")
+    share = cfg.max_share
     trials = trial_times(study) if share is not None else []
     allowed = float(share) / (1 - float(share)) * sum(t for _, t in trials) if share is not None else None
     spent = 0.0

@@ -121,7 +121,7 @@ def _open(
     """Create or resume the study: (study, resumed, storage URL, counted trials)."""
     check_distributed(plan.base["trainer"], plan.pruner, plan.storage)
     sampler = make_sampler(plan.sampler, seed=plan.seed)
-    pruner = make_pruner(plan.pruner, n_objectives=plan.n_objectives, epochs=plan.fidelity["epochs"])
+    pruner = make_pruner(plan.pruner, n_objectives=plan.n_objectives, epochs=plan.fidelity.epochs)
     storage = make_storage(plan.storage, study_dir)
     identity = study_identity(
         space=plan.space,
@@ -162,8 +162,8 @@ def _run(
     study, resumed, url, done = _open(plan, study_dir, echo)
     echo(
         f"study {plan.study_name} ({'resumed, ' + str(done) + ' trials done' if resumed else 'new'}) | space "
-        f"{plan.space.name} | objectives {', '.join(plan.objectives)} | sampler {plan.sampler.get('name')} | "
-        f"pruner {plan.pruner.get('name')} | {_rungs(plan)}fidelity {_fidelity(plan)}\nstorage {url}"
+        f"{plan.space.name} | objectives {', '.join(plan.objectives)} | sampler {plan.sampler.name} | "
+        f"pruner {plan.pruner.name} | {_rungs(plan)}fidelity {_fidelity(plan)}\nstorage {url}"
     )
     calibration = plan.calibration()
     if calibration is not None:
@@ -194,7 +194,7 @@ def _outside(plan: SearchPlan, params: Mapping[str, Any]) -> str | None:
 
 def _fidelity(plan: SearchPlan) -> str:
     """The header's fidelity: what a trial trains on, or under a benchmark the table results it looks up."""
-    epochs = plan.fidelity["epochs"]
+    epochs = plan.fidelity.epochs
     if plan.benchmark is not None:  # no data is loaded: the table's own training split and image size
         return f"{epochs} epoch(s) in the {plan.benchmark.name} table ({plan.benchmark.dataset})"
     data = plan.base["data"]

@@ -5,6 +5,7 @@ configs (for `nas.fit.fit`) that trials, baselines and retraining use.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from nas.search.scheduler import SchedulerOptions, scheduler_config
 from nas.search.starts import Starts
 from nas.search.starts import resolve as resolve_starts
 from nas.search.storage import STORAGES
-from nas.search.study import PRUNERS, SAMPLERS, latency_identity
+from nas.search.study import PRUNERS, SAMPLERS, PrunerSettings, SamplerSettings, latency_identity
 from nas.space import FIDELITY_KEYS, Space, SpecRejected, list_spaces
 from nas.surrogate.options import SurrogateOptions
 from nas.tabular.options import BenchmarkOptions
@@ -71,6 +72,88 @@ LATENCY_MS_MODES = ("measured", "predicted")
 REUSE = ("study", "storage", "none")
 
 
+@dataclass(frozen=True)
+class Fidelity:
+    """The search's fidelity, in one place: the epochs a trial trains (a full result's: the top rung's under a
+    scheduler with rungs), the share of the training split (None: all of it) and the image size (None: the
+    data's own). Every run config at the search fidelity is the configured setup with it applied (`apply`):
+    `SearchPlan.base`, the trials', the baselines', and through them the run keys, the study's identity and the
+    calibration signature."""
+
+    epochs: int = 1
+    fraction: float | None = None
+    image_size: int | None = None
+
+    @classmethod
+    def from_cfg(cls, raw: Mapping[str, Any]) -> Fidelity:
+        """The `fidelity` config group, checked; ValueError with the valid keys and ranges."""
+        unknown = sorted(set(raw) - set(FIDELITY_KEYS))
+        if unknown:
+            raise ValueError(f"unknown fidelity keys {unknown}; valid keys: {', '.join(FIDELITY_KEYS)}")
+        fraction, image_size = raw.get("fraction"), raw.get("image_size")
+        epochs = _int(raw.get("epochs", 1), "fidelity.epochs", 1)
+        if fraction is not None:
+            fraction = float(fraction)
+            if not 0.0 < fraction <= 1.0:
+                raise ValueError(
+                    f"fidelity.fraction must be in (0, 1] (share of the training split), got {fraction}"
+                )
+        if image_size is not None:
+            image_size = _int(image_size, "fidelity.image_size", 4)
+        return cls(epochs=epochs, fraction=fraction, image_size=image_size)
+
+    def data(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A data config at this fidelity (a copy): its fraction and image size where the fidelity sets them."""
+        out = copy.deepcopy(dict(data))
+        if self.fraction is not None:
+            out["fraction"] = self.fraction
+        if self.image_size is not None:
+            out["image_size"] = self.image_size
+        return out
+
+    def apply(self, setup: Mapping[str, Any]) -> dict[str, Any]:
+        """A run config (seed, data, optim, trainer, logger) at this fidelity, as a copy: its data, and its
+        trainer's max_epochs."""
+        cfg = copy.deepcopy(dict(setup))
+        cfg["data"] = self.data(setup["data"])
+        cfg["trainer"] = {**cfg["trainer"], "max_epochs": self.epochs}
+        return cfg
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fidelity as files store it (the surrogate's data; the report's exports)."""
+        return {"epochs": self.epochs, "fraction": self.fraction, "image_size": self.image_size}
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The `baselines` config group, checked: whether the reference networks train beside the search, which
+    (None: the space's family's), and the caps on their MACs and on their share of the search's training time."""
+
+    enabled: bool = True
+    models: tuple[str, ...] | None = None
+    max_macs: float | None = None
+    max_share: float | None = None
+
+    @classmethod
+    def from_cfg(cls, raw: Mapping[str, Any]) -> Baselines:
+        """ValueError with the valid keys and ranges."""
+        unknown = sorted(set(raw) - set(BASELINE_KEYS))
+        if unknown:
+            raise ValueError(f"unknown baselines keys {unknown}; valid keys: {', '.join(BASELINE_KEYS)}")
+        share = raw.get("max_share")
+        if share is not None and not (isinstance(share, (int, float)) and 0 < share < 1):
+            raise ValueError(
+                f"baselines.max_share is the share of the search's training time baselines may take, in (0, 1) "
+                f"(e.g. 0.33), or null for no limit; got {share!r}"
+            )
+        models = raw.get("models")
+        if models is not None:
+            models = (models,) if isinstance(models, str) else tuple(models)
+        return cls(
+            enabled=bool(raw.get("enabled", True)), models=models, max_macs=raw.get("max_macs"), max_share=share
+        )
+
+
 @dataclass
 class SearchPlan:
     """Everything a search needs, validated; built by `SearchPlan.from_cfg(plain_dict)`."""
@@ -79,13 +162,12 @@ class SearchPlan:
     study_name: str
     n_trials: int
     objectives: list[str]
-    fidelity: dict[str, Any]
-    base: dict[str, Any]  # seed, data, optim, trainer, logger at the search's fidelity
-    full: dict[str, Any]  # the same at full fidelity (for retraining)
-    latency: dict[str, Any]
-    sampler: dict[str, Any]
-    pruner: dict[str, Any]
-    storage: dict[str, Any]
+    fidelity: Fidelity  # the one place it lives: `base` and every run config of a trial apply it
+    setup: dict[str, Any]  # seed, data, optim, trainer, logger as configured (full fidelity)
+    latency: dict[str, Any]  # nas.latency.LatencyConfig's options (its own checks)
+    sampler: SamplerSettings
+    pruner: PrunerSettings
+    storage: dict[str, Any]  # nas.search.storage's options, read there (make_storage checks them)
     seed: int = 0
     timeout_s: float | None = None
     latency_budget_ms: float | None = None
@@ -93,17 +175,39 @@ class SearchPlan:
     chance_alpha: float | None = 0.01  # a completed trial not above chance at this level is "not trained"
     max_failures: int = 5
     max_rejected: int = 500
-    baselines: dict[str, Any] = field(default_factory=dict)
+    baselines: Baselines = field(default_factory=Baselines)
     starts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # a new study's first trials
     workers: int = 1  # processes training this study's trials on this machine (nas.search.local_workers)
     retrain_top_k: int = 0
-    retrain_epochs: int | None = None
+    retrain_epochs: int | None = None  # a retrained network's (full fidelity): retrain.epochs or trainer.max_epochs
     export_dir: Path | None = None
     html: bool = True
     progress: bool = True
     reuse: str = "study"
     scheduler: SchedulerOptions = SchedulerOptions("single", (1,))  # replaced by from_cfg's
     benchmark: BenchmarkOptions | SurrogateOptions | None = None  # results looked up instead of trained
+    _base: tuple[Fidelity, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
+    _full: tuple[int | None, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    # ------------------------------------------------------------------------------- the run configs' base
+
+    @property
+    def base(self) -> dict[str, Any]:
+        """seed, data, optim, trainer, logger at the search's fidelity: `setup` with `fidelity` applied (made
+        again when the fidelity is replaced; read it, do not change it: `run_config` gives a copy)."""
+        if self._base is None or self._base[0] is not self.fidelity:
+            self._base = (self.fidelity, self.fidelity.apply(self.setup))
+        return self._base[1]
+
+    @property
+    def full(self) -> dict[str, Any]:
+        """The same at full fidelity, for retraining: `setup`, its trainer at `retrain_epochs`."""
+        if self._full is None or self._full[0] != self.retrain_epochs:
+            cfg = copy.deepcopy(self.setup)
+            if self.retrain_epochs is not None:
+                cfg["trainer"]["max_epochs"] = self.retrain_epochs
+            self._full = (self.retrain_epochs, cfg)
+        return self._full[1]
 
     # ---------------------------------------------------------------------------------------- building
 
@@ -130,27 +234,29 @@ class SearchPlan:
             raise ValueError(
                 f"objectives must include accuracy (it is what training measures); got {objectives}"
             )
-        fidelity = _fidelity(cfg.get("fidelity") or {})
-        scheduler = scheduler_config(cfg.get("scheduler"), fidelity)
+        fidelity = Fidelity.from_cfg(cfg.get("fidelity") or {})
+        scheduler = scheduler_config(cfg.get("scheduler"), fidelity.epochs)
+        for group, names in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("storage", STORAGES)):
+            name = (cfg.get(group) or {}).get("name")
+            if name not in names:
+                raise ValueError(f"unknown {group} {name!r}; valid {group}s: {', '.join(names)}")
+        sampler, pruner = SamplerSettings.from_cfg(cfg.get("sampler")), PrunerSettings.from_cfg(cfg.get("pruner"))
         if scheduler.multi_rung:
-            if (cfg.get("pruner") or {}).get("name", "none") != "none":
+            if pruner.prunes:
                 raise ValueError(
                     f"scheduler={scheduler.name} decides which trials go on; use it with pruner=none "
                     "(or scheduler=single with an Optuna pruner)"
                 )
             # A full result is the top rung's: baselines, reuse keys and the study's identity use its epochs.
-            fidelity["epochs"] = scheduler.top
-        for group, names in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("storage", STORAGES)):
-            name = (cfg.get(group) or {}).get("name")
-            if name not in names:
-                raise ValueError(f"unknown {group} {name!r}; valid {group}s: {', '.join(names)}")
+            fidelity = dataclasses.replace(fidelity, epochs=scheduler.top)
         latency = dict(cfg.get("latency") or {})
         lat_cfg = LatencyConfig.from_cfg(latency)
-        benchmark = benchmark_options(cfg.get("benchmark"), fidelity["epochs"])
+        benchmark = benchmark_options(cfg.get("benchmark"), fidelity.epochs)
         if benchmark is not None:
-            benchmark.check_data(_data_at_fidelity(cfg["data"], fidelity))
-        if (cfg.get("sampler") or {}).get("name") == "ehvi":
+            benchmark.check_data(fidelity.data(cfg["data"]))
+        if sampler.knows_latency:
             _check_ehvi(objectives)
+        sampler = _priced(sampler, table=isinstance(benchmark, BenchmarkOptions))
         budget = _positive(cfg.get("latency_budget_ms"), "latency_budget_ms", allow_none=True)
         if (
             (budget is not None or "latency_ms" in space.constraints.bounds)
@@ -160,41 +266,25 @@ class SearchPlan:
             raise ValueError(
                 f"a latency budget in milliseconds needs latency.mode measured or predicted, not {lat_cfg.mode!r}"
             )
-        base = {
+        setup = {
             "seed": int(cfg.get("seed", 0)),
-            "data": _data_at_fidelity(cfg["data"], fidelity),
+            "data": copy.deepcopy(cfg["data"]),
             "optim": copy.deepcopy(cfg["optim"]),
-            "trainer": {**copy.deepcopy(cfg["trainer"]), "max_epochs": fidelity["epochs"]},
+            "trainer": copy.deepcopy(cfg["trainer"]),
             "logger": copy.deepcopy(cfg.get("logger") or {"name": "none"}),
         }
         retrain = dict(cfg.get("retrain") or {})
-        full = {
-            **copy.deepcopy(base),
-            "data": copy.deepcopy(cfg["data"]),
-            "trainer": copy.deepcopy(cfg["trainer"]),
-        }
-        if retrain.get("epochs") is not None:
-            full["trainer"]["max_epochs"] = _int(retrain["epochs"], "retrain.epochs", 1)
-        baselines = {
-            "enabled": True, "models": None, "max_macs": None, "max_share": None, **(cfg.get("baselines") or {})
-        }  # fmt: skip
-        unknown = sorted(set(baselines) - set(BASELINE_KEYS))
-        if unknown:
-            raise ValueError(f"unknown baselines keys {unknown}; valid keys: {', '.join(BASELINE_KEYS)}")
-        share = baselines["max_share"]
-        if share is not None and not (isinstance(share, (int, float)) and 0 < share < 1):
-            raise ValueError(
-                f"baselines.max_share is the share of the search's training time baselines may take, in (0, 1) "
-                f"(e.g. 0.33), or null for no limit; got {share!r}"
-            )
-        if benchmark is not None and baselines["enabled"]:
+        retrain_epochs = (
+            _int(retrain["epochs"], "retrain.epochs", 1)
+            if retrain.get("epochs") is not None
+            else cfg["trainer"].get("max_epochs")
+        )
+        baselines = Baselines.from_cfg(cfg.get("baselines") or {})
+        if benchmark is not None and baselines.enabled:
             raise ValueError(
                 f"baselines cannot run under benchmark={benchmark.name}: its table has results for its own "
                 "cells only, and training reference networks would take hours; set baselines.enabled=false"
             )
-        if baselines["models"] is not None:
-            models = baselines["models"]
-            baselines["models"] = [models] if isinstance(models, str) else list(models)
         study_name = str(cfg.get("study_name") or f"{space.name}-{cfg['data'].get('name', 'data')}")
         if not re.fullmatch(r"[A-Za-z0-9_.=+-]+", study_name):
             raise ValueError(
@@ -207,11 +297,10 @@ class SearchPlan:
             n_trials=_int(cfg.get("n_trials", 20), "n_trials", 1),
             objectives=objectives,
             fidelity=fidelity,
-            base=base,
-            full=full,
+            setup=setup,
             latency=latency,
-            sampler=_sampler(cfg.get("sampler"), table=isinstance(benchmark, BenchmarkOptions)),
-            pruner=dict(cfg.get("pruner") or {"name": "none"}),
+            sampler=sampler,
+            pruner=pruner,
             storage=dict(cfg.get("storage") or {"name": "sqlite"}),
             seed=int(cfg.get("seed", 0)),
             timeout_s=_positive(timeout, "timeout_s", allow_none=True),
@@ -228,7 +317,7 @@ class SearchPlan:
                 n_trials=_int(cfg.get("n_trials", 20), "n_trials", 1),
             ),  # fmt: skip
             retrain_top_k=_int(cfg.get("retrain_top_k", 0), "retrain_top_k", 0),
-            retrain_epochs=full["trainer"].get("max_epochs"),
+            retrain_epochs=retrain_epochs,
             export_dir=Path(cfg["export_dir"]) if cfg.get("export_dir") else None,
             html=bool(cfg.get("html", True)),
             progress=bool(cfg.get("progress", True)),
@@ -343,7 +432,7 @@ class SearchPlan:
         """The fidelity as a study stores it (effective values, validation split included)."""
         data = self.base["data"]
         return {
-            "epochs": self.fidelity["epochs"],
+            "epochs": self.fidelity.epochs,
             "fraction": data.get("fraction"),
             "image_size": data.get("image_size"),
             "val_size": data.get("val_size"),
@@ -356,7 +445,7 @@ class SearchPlan:
         return calibration_signature(
             space=self.space.name,
             data=self.base["data"],
-            epochs=self.fidelity["epochs"] if epochs is None else epochs,
+            epochs=self.fidelity.epochs if epochs is None else epochs,
             optim=self.base["optim"],
             trainer=self.base["trainer"],
         )
@@ -378,7 +467,7 @@ class SearchPlan:
         )
         rungs = list(self.scheduler.epochs) if self.scheduler.multi_rung else []
         if len(rungs) > 1:
-            top = self.fidelity["epochs"]  # the fidelity's own rung: looked up above
+            top = self.fidelity.epochs  # the fidelity's own rung: looked up above
             per = [
                 (e, found if e == top else lookup_calibration(self.calibration_signature(e), folder))
                 for e in rungs
@@ -404,34 +493,6 @@ class SearchPlan:
     def front_dims(self) -> list[str]:
         """The two quantities the front and the plot use: the objectives, or (accuracy, latency) for one."""
         return self.objectives if len(self.objectives) >= 2 else ["accuracy", "latency"]
-
-
-def _fidelity(raw: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(raw) - set(FIDELITY_KEYS))
-    if unknown:
-        raise ValueError(f"unknown fidelity keys {unknown}; valid keys: {', '.join(FIDELITY_KEYS)}")
-    out = {
-        "epochs": _int(raw.get("epochs", 1), "fidelity.epochs", 1),
-        "fraction": raw.get("fraction"),
-        "image_size": raw.get("image_size"),
-    }
-    if out["fraction"] is not None:
-        f = float(out["fraction"])
-        if not 0.0 < f <= 1.0:
-            raise ValueError(f"fidelity.fraction must be in (0, 1] (share of the training split), got {f}")
-        out["fraction"] = f
-    if out["image_size"] is not None:
-        out["image_size"] = _int(out["image_size"], "fidelity.image_size", 4)
-    return out
-
-
-def _data_at_fidelity(data: Mapping[str, Any], fidelity: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(data))
-    if fidelity.get("fraction") is not None:
-        out["fraction"] = fidelity["fraction"]
-    if fidelity.get("image_size") is not None:
-        out["image_size"] = fidelity["image_size"]
-    return out
 
 
 def _alpha(v: Any) -> float | None:
@@ -473,13 +534,12 @@ def _positive(v: Any, what: str, *, allow_none: bool = False) -> float | None:
 EHVI_PRICED = 16
 
 
-def _sampler(raw: Mapping[str, Any] | None, *, table: bool) -> dict[str, Any]:
-    """The sampler config, `ehvi`'s `priced: auto` resolved: every candidate where latency is looked up in a
+def _priced(sampler: SamplerSettings, *, table: bool) -> SamplerSettings:
+    """The sampler's settings, `ehvi`'s `priced: auto` resolved: every candidate where latency is looked up in a
     table (benchmark=nb201: microseconds), else the best EHVI_PRICED at an estimated latency."""
-    cfg = dict(raw or {"name": "tpe"})
-    if cfg.get("name") == "ehvi" and cfg.get("priced", "auto") == "auto":
-        cfg["priced"] = None if table else EHVI_PRICED
-    return cfg
+    if not sampler.knows_latency or sampler.options.get("priced", "auto") != "auto":
+        return sampler
+    return dataclasses.replace(sampler, options={**sampler.options, "priced": None if table else EHVI_PRICED})
 
 
 def _check_ehvi(objectives: list[str]) -> None:

@@ -13,13 +13,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.search import halving
 from nas.search.objectives import OBJECTIVES
+
+if TYPE_CHECKING:  # a type only: the plan parses the scheduler config group here
+    from nas.search.plan import Fidelity
 
 RUNG_ATTR = "rung_"  # user attribute rung_<index> = {"epochs": int, "values": [objective values]}
 
@@ -104,7 +107,7 @@ class Scheduler(ABC):
 
     @classmethod
     def from_options(
-        cls, options: SchedulerOptions, *, fidelity: Mapping[str, Any], objectives: Sequence[str]
+        cls, options: SchedulerOptions, *, fidelity: Fidelity, objectives: Sequence[str]
     ) -> Scheduler:
         """The scheduler of checked `options`."""
         raise NotImplementedError(f"{cls.__name__} is not registered in SCHEDULERS")
@@ -128,8 +131,8 @@ class Scheduler(ABC):
 class SingleFidelity(Scheduler):
     """One rung: every candidate is trained once at the search's fidelity (`fidelity.epochs`)."""
 
-    def __init__(self, fidelity: Mapping[str, Any]) -> None:
-        self.rung = Rung(index=0, epochs=int(fidelity["epochs"]))
+    def __init__(self, fidelity: Fidelity) -> None:
+        self.rung = Rung(index=0, epochs=int(fidelity.epochs))
 
     @classmethod
     def options(cls, raw: Mapping[str, Any], epochs: int) -> SchedulerOptions:
@@ -137,7 +140,7 @@ class SingleFidelity(Scheduler):
 
     @classmethod
     def from_options(
-        cls, options: SchedulerOptions, *, fidelity: Mapping[str, Any], objectives: Sequence[str]
+        cls, options: SchedulerOptions, *, fidelity: Fidelity, objectives: Sequence[str]
     ) -> Scheduler:
         return cls(fidelity)
 
@@ -207,7 +210,7 @@ class ASHA(Scheduler):
 
     @classmethod
     def from_options(
-        cls, options: SchedulerOptions, *, fidelity: Mapping[str, Any], objectives: Sequence[str]
+        cls, options: SchedulerOptions, *, fidelity: Fidelity, objectives: Sequence[str]
     ) -> Scheduler:
         assert isinstance(options, HalvingOptions)
         return cls(options.epochs, options.eta, objectives)
@@ -256,9 +259,9 @@ class ASHA(Scheduler):
         return peers, full, pairs
 
 
-def scheduler_config(raw: Mapping[str, Any] | None, fidelity: Mapping[str, Any]) -> SchedulerOptions:
+def scheduler_config(raw: Mapping[str, Any] | None, epochs: int) -> SchedulerOptions:
     """The checked `scheduler` config group of the scheduler it names (SCHEDULERS), its rungs' epochs resolved
-    (for asha: explicit `epochs`, or `rungs` x fidelity.epochs). ValueError with the valid choices on bad input.
+    (for asha: explicit `epochs`, or `rungs` x `epochs`, fidelity.epochs). ValueError with the valid choices on bad input.
     """
     raw = dict(raw or {"name": "single"})
     name = raw.get("name", "single")
@@ -270,11 +273,11 @@ def scheduler_config(raw: Mapping[str, Any] | None, fidelity: Mapping[str, Any])
         raise ValueError(
             f"unknown scheduler.{unknown[0]} for scheduler={name}; valid keys: {', '.join(cls.keys)}"
         )
-    return cls.options(raw, int(fidelity["epochs"]))
+    return cls.options(raw, int(epochs))
 
 
 def build_scheduler(
-    options: SchedulerOptions, fidelity: Mapping[str, Any], objectives: Sequence[str]
+    options: SchedulerOptions, fidelity: Fidelity, objectives: Sequence[str]
 ) -> Scheduler:
     """The scheduler checked `options` (`scheduler_config`) name, from the registry."""
     return SCHEDULERS[options.name].from_options(options, fidelity=fidelity, objectives=objectives)

@@ -13,13 +13,16 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
 from nas.tracking import redact
+
+if TYPE_CHECKING:  # a type only: nas.search.study comes after this module
+    from nas.search.study import PrunerSettings
 
 STORAGES = ("sqlite", "journal", "memory", "url", "postgres")
 # storage=postgres reads its URL from this environment variable (never from the config: configs are logged).
@@ -173,9 +176,7 @@ def make_storage(cfg: Mapping[str, Any], study_dir: Path) -> optuna.storages.Bas
     raise AssertionError("unreachable")
 
 
-def check_distributed(
-    trainer: Mapping[str, Any], pruner: Mapping[str, Any], storage: Mapping[str, Any]
-) -> None:
+def check_distributed(trainer: Mapping[str, Any], pruner: PrunerSettings, storage: Mapping[str, Any]) -> None:
     """Refuse trainer / pruner / storage combinations that cannot work for multi-process trials, before compute."""
     strategy = str(trainer.get("strategy") or "auto")
     if strategy in ("ddp", "ddp_find_unused_parameters_true", "fsdp", "deepspeed") or strategy.startswith(
@@ -187,9 +188,9 @@ def check_distributed(
             "(strategy ddp_spawn, or ddp_fork on CPU), which starts them inside the trial"
         )
     spawned = strategy.startswith("ddp_")
-    if spawned and pruner.get("name", "none") != "none" and storage.get("name") not in RDB_STORAGES:
+    if spawned and pruner.prunes and storage.get("name") not in RDB_STORAGES:
         raise ValueError(
-            f"pruning a multi-process trial (trainer.strategy={strategy}, pruner={pruner.get('name')}) needs an "
+            f"pruning a multi-process trial (trainer.strategy={strategy}, pruner={pruner.name}) needs an "
             f"RDB storage (sqlite, url or postgres): rank 0 reports to the study through it; storage="
             f"{storage.get('name')} cannot"
         )

@@ -1,7 +1,8 @@
-"""The Optuna study a search drives: samplers and pruners by name, the study's identity, create-or-resume with
-checks, and which finished trials count toward `n_trials`.
+"""The Optuna study a search drives: samplers and pruners by name with their typed settings, the study's identity,
+create-or-resume with checks, and which finished trials count toward `n_trials`.
 
-This is the one place Optuna samplers and pruners are built from config. A study remembers what it was
+This is the one place Optuna samplers and pruners are built from config (`SamplerSettings`, `PrunerSettings`:
+the checked config groups the plan holds). A study remembers what it was
 created for (space hash, objectives, fidelity, data, latency device) in its user attributes; resuming it
 with anything else is refused with a message, because mixing trials of different spaces, objectives or
 fidelities would make the front meaningless.
@@ -9,12 +10,14 @@ fidelities would make the front meaningless.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import logging
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -62,8 +65,108 @@ def _kwargs(cls: type, cfg: Mapping[str, Any], what: str, name: str) -> dict[str
     return kwargs
 
 
+@dataclass(frozen=True)
+class SamplerSettings:
+    """A checked `sampler` config (conf/sampler/<name>.yaml): its name and its options as written. The search
+    reads `seed` (None: the search's), `no_repeat` and ehvi's `cell` and `measure` itself; the rest are the
+    sampler class's keyword arguments, checked when it is built (`make_sampler`)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_cfg(cls, raw: Mapping[str, Any] | None) -> SamplerSettings:
+        """The settings of a plain config (default: tpe); ValueError saying what to change."""
+        cfg = dict(raw or {"name": "tpe"})
+        name = str(cfg.pop("name", "tpe"))
+        if name not in SAMPLERS:
+            raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+        no_repeat = cfg.get("no_repeat", False)
+        if not isinstance(no_repeat, bool):
+            raise ValueError(
+                f"sampler.no_repeat is true or false (redraw proposals already evaluated), got {no_repeat!r}"
+            )
+        if SAMPLERS[name] is KnownLatencyEHVI:
+            if not isinstance(cfg.get("cell", True), bool):
+                raise ValueError(
+                    f"sampler.cell is true or false (model a cell by the function it computes), got {cfg['cell']!r}"
+                )
+            if not isinstance(cfg.get("measure", False), bool):
+                raise ValueError(
+                    "sampler.measure is true or false (time every candidate instead of predicting its latency), "
+                    f"got {cfg['measure']!r}"
+                )
+        return cls(name, cfg)
+
+    @property
+    def seed(self) -> int | None:
+        """The config's own seed (None: the search's)."""
+        return self.options.get("seed")
+
+    @property
+    def no_repeat(self) -> bool:
+        """Whether proposals the study has evaluated are redrawn (nas.search.norepeat)."""
+        return bool(self.options.get("no_repeat", False))
+
+    @property
+    def knows_latency(self) -> bool:
+        """Whether the sampler is told a candidate's latency before it is evaluated (ehvi: the trial's latency
+        oracle, the space's parameters and rule)."""
+        return SAMPLERS[self.name] is KnownLatencyEHVI
+
+    @property
+    def measure(self) -> bool:
+        """ehvi's `measure`: its latency oracle times every candidate instead of predicting a measured latency."""
+        return bool(self.options.get("measure", False))
+
+    @property
+    def shared_scrambling(self) -> bool:
+        """Whether the sampler draws one scrambled sequence the study's workers share (QMC): its seed must be
+        the same in every worker and never move, so the study continues the sequence instead of restarting it."""
+        return SAMPLERS[self.name] is optuna.samplers.QMCSampler
+
+    @property
+    def reseeds_per_trial(self) -> bool:
+        """Whether each trial draws from its own seed (nas.search.workers.trial_seed): N workers do not all
+        propose the first run's draws, a resumed run does not replay them, and trial k gets the same draws
+        whichever worker runs it. Not for a shared scrambled sequence."""
+        return not self.shared_scrambling
+
+    def as_config(self) -> dict[str, Any]:
+        """The config as written (W&B's run config)."""
+        return {"name": self.name, **copy.deepcopy(self.options)}
+
+
+@dataclass(frozen=True)
+class PrunerSettings:
+    """A checked `pruner` config (conf/pruner/<name>.yaml): its name and the pruner class's keyword arguments
+    (checked when it is built, `make_pruner`)."""
+
+    name: str = "none"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_cfg(cls, raw: Mapping[str, Any] | None) -> PrunerSettings:
+        """The settings of a plain config (default: none); ValueError with the valid names."""
+        cfg = dict(raw or {"name": "none"})
+        name = str(cfg.pop("name", "none"))
+        if name not in PRUNERS:
+            raise ValueError(f"unknown pruner {name!r}; valid pruners: {', '.join(PRUNERS)}")
+        return cls(name, cfg)
+
+    @property
+    def prunes(self) -> bool:
+        """Whether an Optuna pruner may stop a trial (per validation epoch); `none` never does."""
+        return self.name != "none"
+
+    def as_config(self) -> dict[str, Any]:
+        """The config as written: what a trial records as its `pruner` (a PRUNED result is reused only under
+        the same one) and W&B's run config."""
+        return {"name": self.name, **copy.deepcopy(self.options)}
+
+
 def make_sampler(
-    cfg: Mapping[str, Any],
+    cfg: Mapping[str, Any] | SamplerSettings,
     *,
     seed: int | None,
     known: Known | None = None,
@@ -71,34 +174,16 @@ def make_sampler(
     distributions: Mapping[str, optuna.distributions.BaseDistribution] | None = None,
     dag: CellDag | None = None,
 ) -> optuna.samplers.BaseSampler:
-    """The sampler `cfg` names (conf/sampler/*.yaml), seeded with `seed` unless the config sets one; `known`:
-    a candidate's latency before it is evaluated (params -> latency or None), which `ehvi` needs; `active` and
-    `distributions`: the parameters the space uses of a full assignment and every parameter it may use
-    (nas.search.space_rules), for `ehvi`'s conditional parameters; `dag`: the
-    space's cell (nas.space.dag), which `ehvi` models by the function a cell computes unless `cell: false`."""
-    name = str(cfg.get("name", "tpe"))
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
-    cls = SAMPLERS[name]
-    no_repeat = cfg.get("no_repeat", False)
-    if not isinstance(no_repeat, bool):
-        raise ValueError(
-            f"sampler.no_repeat is true or false (redraw proposals already evaluated), got {no_repeat!r}"
-        )
-    ehvi = cls is KnownLatencyEHVI
-    cell = cfg.get("cell", True)  # ehvi's: model a cell by its function where the space has a dag
-    if ehvi and not isinstance(cell, bool):
-        raise ValueError(
-            f"sampler.cell is true or false (model a cell by the function it computes), got {cell!r}"
-        )
-    if ehvi and not isinstance(cfg.get("measure", False), bool):
-        raise ValueError(
-            "sampler.measure is true or false (time every candidate instead of predicting its latency), "
-            f"got {cfg['measure']!r}"
-        )
-    # ehvi's `measure` is read by its latency oracle (nas.search.trial.latency_oracle)
+    """The sampler `cfg` names (conf/sampler/*.yaml, or its checked `SamplerSettings`), seeded with `seed` unless
+    the config sets one; `known`: a candidate's latency before it is evaluated (params -> latency or None), which
+    `ehvi` needs; `active` and `distributions`: the parameters the space uses of a
+    full assignment and every parameter it may use (nas.search.space_rules), for `ehvi`'s conditional
+    parameters; `dag`: the space's cell (nas.space.dag), which `ehvi` models by the function a cell computes
+    unless `cell: false`."""
+    settings = cfg if isinstance(cfg, SamplerSettings) else SamplerSettings.from_cfg({"name": "tpe", **cfg})
+    name, cls, ehvi = settings.name, SAMPLERS[settings.name], settings.knows_latency
     own = ("no_repeat", "cell", "measure") if ehvi else ("no_repeat",)
-    kwargs = _kwargs(cls, {k: v for k, v in cfg.items() if k not in own}, "sampler", name)
+    kwargs = _kwargs(cls, {k: v for k, v in settings.options.items() if k not in own}, "sampler", name)
     if ehvi and kwargs.get("priced") == "auto":  # SearchPlan resolves it per evaluator; alone: price all
         kwargs["priced"] = None
     if "seed" in inspect.signature(cls.__init__).parameters and kwargs.get("seed") is None:
@@ -108,25 +193,27 @@ def make_sampler(
             warnings.catch_warnings()
         ):  # "experimental" notes on group / QMC: the configs choose them knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            # ehvi: the run loop hands each trial's sampler the trial's latency oracle
             if ehvi:
+                cell = settings.options.get("cell", True)  # model a cell by its function where the space has a dag
                 canonical = dag.canonical if cell and dag else None
                 sampler = cls(
                     known, canonical=canonical, active=active, distributions=distributions, **kwargs
                 )
             else:
                 sampler = cls(**kwargs)
-        return NoRepeat(sampler, seed=kwargs.get("seed")) if no_repeat else sampler
+        return NoRepeat(sampler, seed=kwargs.get("seed")) if settings.no_repeat else sampler
     except (TypeError, ValueError) as e:
         raise ValueError(f"sampler {name!r} rejected its options {kwargs}: {e}") from None
 
 
-def make_pruner(cfg: Mapping[str, Any], *, n_objectives: int, epochs: int) -> optuna.pruners.BasePruner:
-    """The pruner `cfg` names (conf/pruner/*.yaml); refused with more than one objective (Optuna's limit)."""
-    name = str(cfg.get("name", "none"))
-    if name not in PRUNERS:
-        raise ValueError(f"unknown pruner {name!r}; valid pruners: {', '.join(PRUNERS)}")
-    if name != "none" and n_objectives > 1:
+def make_pruner(
+    cfg: Mapping[str, Any] | PrunerSettings, *, n_objectives: int, epochs: int
+) -> optuna.pruners.BasePruner:
+    """The pruner `cfg` names (conf/pruner/*.yaml, or its checked `PrunerSettings`); refused with more than one
+    objective (Optuna's limit)."""
+    settings = cfg if isinstance(cfg, PrunerSettings) else PrunerSettings.from_cfg({"name": "none", **cfg})
+    name = settings.name
+    if settings.prunes and n_objectives > 1:
         raise ValueError(
             f"pruner {name!r} needs a single objective, but this search has {n_objectives}: Optuna prunes on one "
             "intermediate value per epoch and does not support pruning in multi-objective studies. Use pruner=none "
@@ -134,10 +221,10 @@ def make_pruner(cfg: Mapping[str, Any], *, n_objectives: int, epochs: int) -> op
             "as a constraint) to prune."
         )
     cls = PRUNERS[name]
-    kwargs = _kwargs(cls, cfg, "pruner", name)
+    kwargs = _kwargs(cls, settings.options, "pruner", name)
     if name == "hyperband" and kwargs.get("max_resource") in (None, "auto"):
         kwargs["max_resource"] = epochs  # one resource unit = one epoch
-    if name != "none" and epochs < 2:
+    if settings.prunes and epochs < 2:
         log.warning(
             "pruner %r with fidelity.epochs=%d: a trial reports once, so nothing can be pruned", name, epochs
         )

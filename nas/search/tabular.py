@@ -45,7 +45,7 @@ class TabularEvaluator(Evaluator):
         o = self.options
         seeds = "one seed's run per trial" if o.seed_mode == "draw" else "the mean of the seeds"
         return (
-            f"evaluation: NAS-Bench-201 table ({o.dataset}, {self.plan.fidelity['epochs']} epochs, {seeds}), "
+            f"evaluation: NAS-Bench-201 table ({o.dataset}, {self.plan.fidelity.epochs} epochs, {seeds}), "
             f"latency of {o.device} (ms); nothing trains"
         )
 

@@ -142,7 +142,7 @@ class TrialRunner:
         self._others: dict[str, list[tuple[str, FrozenTrial]]] | None = None  # reuse=storage: by run key
         # sampler=ehvi: a candidate's latency before it trains, priced as this trial code would price it, and
         # which of a full assignment's parameters the space uses
-        ehvi = plan.sampler.get("name") == "ehvi"
+        ehvi = plan.sampler.knows_latency
         self.known = latency_oracle(plan, evaluator) if ehvi else None
         self.active = active_params(plan.space) if ehvi and conditional(plan.space) else None
         self.distributions = space_distributions(plan.space) if ehvi else None
@@ -159,14 +159,14 @@ class TrialRunner:
         trial = self.study.ask()
         self._written = {}
         start = time.perf_counter()
-        if self.plan.sampler.get("name") != "qmc":  # QMC's scrambling must stay the same in every worker
+        if self.plan.sampler.reseeds_per_trial:  # QMC's scrambling must stay the same in every worker
             # Every trial draws from its own seed, so N workers do not all propose the first run's draws, and
             # trial k gets the same draws whichever worker runs it (relative sampling happens at the first
             # suggest, after ask).
-            base = self.plan.sampler.get("seed")
+            base = self.plan.seed if self.plan.sampler.seed is None else self.plan.sampler.seed
             self.study.sampler = make_sampler(
-                {**self.plan.sampler, "seed": None},
-                seed=trial_seed(self.plan.seed if base is None else base, trial.number),
+                {**self.plan.sampler.as_config(), "seed": None},
+                seed=trial_seed(base, trial.number),
                 known=self.known,
                 active=self.active,
                 distributions=self.distributions,
@@ -264,7 +264,7 @@ class TrialRunner:
         if broken:
             return self._end(trial, "REJECTED", "constraint: " + "; ".join(broken), attrs)
         attrs["run_key"] = plan.run_key(trained)
-        attrs["pruner"] = dict(plan.pruner)  # a PRUNED result is reused only under the same pruner
+        attrs["pruner"] = plan.pruner.as_config()  # a PRUNED result is reused only under the same pruner
 
         attrs["num_classes"] = int(trained["num_classes"])
         found = self._find_duplicate(attrs["run_key"], trial.number, trials)
@@ -397,7 +397,7 @@ class TrialRunner:
         if a.get("run_key") != run_key or a.get("rejected"):
             return False
         if t.state == TrialState.PRUNED:
-            return _norm(a.get("pruner")) == _norm(self.plan.pruner)
+            return _norm(a.get("pruner")) == _norm(self.plan.pruner.as_config())
         return t.state == TrialState.COMPLETE
 
     def _wait_for_twin(self, trial: optuna.Trial, run_key: str) -> int | None:
@@ -468,7 +468,7 @@ def latency_oracle(plan: SearchPlan, evaluator: Evaluator) -> Callable[[Mapping[
     predicted from the per-layer table instead (the sampler prices thousands of candidates), unless the
     sampler's `measure` option asks for every candidate to be timed."""
     cfg = dict(plan.latency)
-    if cfg.get("mode", "measured") == "measured" and not plan.sampler.get("measure", False):
+    if cfg.get("mode", "measured") == "measured" and not plan.sampler.measure:
         cfg["mode"] = "predicted"
 
     @functools.lru_cache(maxsize=MEMO_SIZE)

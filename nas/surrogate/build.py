@@ -94,7 +94,7 @@ def build(
     if len(archs) < n:  # a list that grows keeps its first architectures (the draws are deterministic)
         archs = architectures(plan, n)
     runs: dict[str, Any] = doc.get("runs", {})
-    doc.update(space=plan.space.name, data=plan.base["data"]["name"], fidelity=dict(plan.fidelity),
+    doc.update(space=plan.space.name, data=plan.base["data"]["name"], fidelity=plan.fidelity.as_dict(),
                metric=plan.metric, signature=signature, archs=archs, runs=runs)  # fmt: skip
     todo = schedule(archs, seeded)
     keys = [runfile.run_key(plans[s], plan.space.compile(archs[i]["params"]), ROLE) for i, s in todo]

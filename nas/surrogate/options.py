@@ -98,7 +98,7 @@ class SurrogateOptions:
             )
         if plan.scheduler.multi_rung:
             raise ValueError(
-                f"benchmark=surrogate models one fidelity ({plan.fidelity['epochs']} epoch(s)), not the rungs of "
+                f"benchmark=surrogate models one fidelity ({plan.fidelity.epochs} epoch(s)), not the rungs of "
                 f"scheduler={plan.scheduler.name}: use scheduler=single"
             )
         want = plan.calibration_signature()

@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from nas.search.loop import run_search
 from nas.search.plan import SearchPlan
 from nas.search.storage import check_distributed
+from nas.search.study import PrunerSettings
 from tests.scale.conftest import compose_search, load
 
 DDP = ["trainer=ddp", "trainer.strategy=ddp_fork", "trainer.accelerator=cpu", "trainer.devices=2"]
@@ -71,7 +72,7 @@ def test_the_pruning_callback_survives_the_trip_to_spawned_ranks(sqlite_url):
 )
 def test_unworkable_multi_process_setups_are_refused(trainer, pruner, storage, message):
     with pytest.raises(ValueError, match=message):
-        check_distributed(trainer, pruner, storage)
+        check_distributed(trainer, PrunerSettings.from_cfg(pruner), storage)
 
 
 def test_multi_process_setup_is_checked_before_compute(search_cfg, tmp_path):

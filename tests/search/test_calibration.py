@@ -72,7 +72,7 @@ def test_under_successive_halving_each_rung_says_whether_it_is_calibrated(search
     the way up are named too (the header said "uncalibrated" alone although the first rung was calibrated)."""
     cfg = search_cfg("scheduler=asha", "pruner=none")
     plan = SearchPlan.from_cfg(cfg)
-    assert plan.scheduler.epochs == (1, 3, 9) and plan.fidelity["epochs"] == 9
+    assert plan.scheduler.epochs == (1, 3, 9) and plan.fidelity.epochs == 9
     single = SearchPlan.from_cfg(search_cfg())  # one epoch: the first rung's signature
     assert single.calibration_signature() == plan.calibration_signature(1)
     _calibrate(tmp_path, single, 0.91)

@@ -163,9 +163,9 @@ def test_the_plan_accepts_ehvi_on_a_space_with_numeric_parameters_and_a_measured
     from nas.search.plan import EHVI_PRICED
 
     plan = SearchPlan.from_cfg(search_cfg("sampler=ehvi"))  # tiny: integer widths, latency measured
-    assert plan.sampler["name"] == "ehvi"
-    assert plan.sampler["priced"] == EHVI_PRICED  # auto: pricing builds each candidate's network
-    assert SearchPlan.from_cfg(search_cfg("sampler=ehvi", "sampler.priced=null")).sampler["priced"] is None
+    assert plan.sampler.name == "ehvi"
+    assert plan.sampler.options["priced"] == EHVI_PRICED  # auto: pricing builds each candidate's network
+    assert SearchPlan.from_cfg(search_cfg("sampler=ehvi", "sampler.priced=null")).sampler.options["priced"] is None
     with pytest.raises(ValueError, match="sampler=ehvi searches objectives=\\[accuracy,latency\\]"):
         SearchPlan.from_cfg(search_cfg("sampler=ehvi", "objectives=[accuracy,macs]"))
 

@@ -187,9 +187,9 @@ def test_resume_keeps_the_rung_state(asha_plan, tmp_path):
 
 
 def test_scheduler_config_resolves_rungs_and_rejects_bad_input():
-    assert scheduler_config(None, {"epochs": 1}).as_config() == {"name": "single"}
-    assert scheduler_config({"name": "asha"}, {"epochs": 2}).epochs == (2, 6, 18)
-    got = scheduler_config({"name": "asha", "eta": 4, "rungs": [1, 3], "epochs": [12, 200]}, {"epochs": 1})
+    assert scheduler_config(None, 1).as_config() == {"name": "single"}
+    assert scheduler_config({"name": "asha"}, 2).epochs == (2, 6, 18)
+    got = scheduler_config({"name": "asha", "eta": 4, "rungs": [1, 3], "epochs": [12, 200]}, 1)
     assert got.as_config() == {"name": "asha", "eta": 4, "epochs": [12, 200]}
     for bad, words in [
         ({"name": "hyperband"}, "valid schedulers: single, asha"),
@@ -200,12 +200,12 @@ def test_scheduler_config_resolves_rungs_and_rejects_bad_input():
         ({"name": "asha", "bracket": 2}, "valid keys: name, eta, rungs, epochs"),
     ]:
         with pytest.raises(ValueError, match=words):
-            scheduler_config(bad, {"epochs": 1})
+            scheduler_config(bad, 1)
 
 
 def test_an_asha_plan_trains_its_full_results_at_the_top_rung(search_cfg):
     plan = SearchPlan.from_cfg(search_cfg("scheduler=asha", "scheduler.rungs=[1,3]", "fidelity.epochs=2"))
-    assert plan.scheduler.epochs == (2, 6) and plan.fidelity["epochs"] == 6
+    assert plan.scheduler.epochs == (2, 6) and plan.fidelity.epochs == 6
     assert plan.base["trainer"]["max_epochs"] == 6  # baselines are trained like a full result
     single = SearchPlan.from_cfg(search_cfg("fidelity.epochs=2"))
     assert plan.run_key({"a": 1}) != single.run_key({"a": 1})  # a 2-epoch result is not reused as a full one

@@ -227,7 +227,7 @@ def test_the_ehvi_sampler_searches_with_latency_known_before_each_trial(tables, 
         tables, tmp_path, "sampler=ehvi", "sampler.n_startup_trials=5", "sampler.pool=50", "n_trials=12",
         free_edges=4,
     )  # fmt: skip
-    assert SearchPlan.from_cfg(cfg).sampler["priced"] is None  # auto: a look-up, every candidate priced
+    assert SearchPlan.from_cfg(cfg).sampler.options["priced"] is None  # auto: a look-up, every candidate priced
     study_dir = tmp_path / "study"
     result = run_search(cfg, study_dir=study_dir, echo=lambda s: None)
     trials = trials_of(study_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -81,8 +82,7 @@ def test_another_fidelity_is_refused_on_the_same_file(tmp_path, fits):
     path = tmp_path / "tiny.json"
     build(plans(), path, n=2, seeded=0, out=tmp_path / "out", command="cmd")
     other = plans()
-    other[0].fidelity["epochs"] = 2
-    other[0].base["trainer"]["max_epochs"] = 2
+    other[0].fidelity = dataclasses.replace(other[0].fidelity, epochs=2)  # its run configs follow
     with pytest.raises(ValueError, match="another fidelity"):
         build(other, path, n=2, seeded=0, out=tmp_path / "out", command="cmd")
 

@@ -86,7 +86,7 @@ def write_report(
     echo("\n" + table(front, unit=unit, title=title, names=names))
     textbook = versus_textbook(recs, dims)
     if textbook is not None:
-        echo(textbook_line(textbook, recs, dims, unit, plan.fidelity, train_px))
+        echo(textbook_line(textbook, recs, dims, unit, plan.fidelity.as_dict(), train_px))
     trained = [b for b in baselines if "skipped" not in b]
     calibration = plan.calibration()
     if trained:
@@ -136,7 +136,7 @@ def write_report(
         study_name=plan.study_name,
         space=plan.space,
         data=plan.base["data"],
-        fidelity=plan.fidelity,
+        fidelity=plan.fidelity.as_dict(),
         dirs=[export_dir, *([plan.export_dir] if plan.export_dir else [])],
         latency_unit=unit,
         input_size=plan.full["data"].get("image_size"),
@@ -160,7 +160,7 @@ def write_report(
         # deployed size: it is left off that axis rather than drawn at the wrong cost.
         plotted = baselines if train_px == deployed_px else [{**b, "macs": None} for b in baselines]
         fidelity = (
-            f"{plan.fidelity['epochs']} epoch(s), fraction {plan.base['data'].get('fraction')}"
+            f"{plan.fidelity.epochs} epoch(s), fraction {plan.base['data'].get('fraction')}"
             + _px_note(train_px, deployed_px)
             + _calibration_note(calibration)
         )

@@ -179,8 +179,8 @@ def _log_study(
                     k: summary.get(k) for k in ("study_name", "space", "space_hash", "objectives", "fidelity")
                 },
                 "storage": redact(summary.get("storage")),
-                "sampler": plan.sampler,
-                "pruner": plan.pruner,
+                "sampler": plan.sampler.as_config(),
+                "pruner": plan.pruner.as_config(),
                 "latency": plan.latency,
                 "data": plan.base["data"],
                 "optim": plan.base["optim"],
