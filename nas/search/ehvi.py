@@ -66,6 +66,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy.special import ndtr
 
 from nas.pareto import ACCURACY_LATENCY, front_mask
+from nas.search import optuna_internals as internals
 from nas.search.mixed import Active, Encoding, posterior, repeats
 
 Known = Callable[[Mapping[str, Any]], "float | None"]
@@ -113,6 +114,12 @@ class KnownLatencyEHVI(BaseSampler):
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
         self._random.reseed_rng()
+
+    def reseed(self, seed: int) -> None:
+        """Where a fresh sampler of seed `seed` starts (nas.search.optuna_internals.reseed): a worker builds one
+        sampler and reseeds it for each trial."""
+        self._rng = np.random.default_rng(seed)
+        internals.reseed(self._random, seed)
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial

@@ -39,11 +39,10 @@ from nas.search.study import (
     counted,
     hypervolume_reference,
     make_pruner,
-    make_sampler,
     open_study,
     study_identity,
 )
-from nas.search.trial import TrialRunner
+from nas.search.trial import TrialRunner, worker_sampler
 from nas.search.workers import budget, can_wait, fail_lost, poll_seconds
 
 # Library warnings repeated every trial that say nothing about the search (torch / Lightning internals,
@@ -120,7 +119,7 @@ def _open(
 ) -> tuple[optuna.Study, bool, str, int]:
     """Create or resume the study: (study, resumed, storage URL, counted trials)."""
     check_distributed(plan.base["trainer"], plan.pruner, plan.storage)
-    sampler = make_sampler(plan.sampler, seed=plan.seed)
+    sampler = worker_sampler(plan)  # this worker's one sampler: its trials reseed it (nas.search.trial)
     pruner = make_pruner(plan.pruner, n_objectives=plan.n_objectives, epochs=plan.fidelity.epochs)
     storage = make_storage(plan.storage, study_dir)
     identity = study_identity(
@@ -144,10 +143,6 @@ def _open(
     # Fixed when the study is created where the constraints bound the front's costs (else at its first front).
     hypervolume_reference(study, plan.front_dims, bounds=plan.hypervolume_bounds())
     trials = study.get_trials(deepcopy=False)
-    if resumed and plan.seed is not None:
-        # A resumed run must not replay the first run's draws (they would all be duplicates): the seed moves on
-        # by the number of trials already there, so a fresh run and each resume stay reproducible.
-        study.sampler = make_sampler(plan.sampler, seed=plan.seed + len(trials))
     url = storage_url(plan.storage, study_dir)
     return study, resumed, url, sum(counted(t) for t in trials)
 
@@ -222,7 +217,7 @@ def _trials(
     if evaluator.describe():
         echo(evaluator.describe())
     scheduler = build_scheduler(plan.scheduler, plan.fidelity, plan.objectives)
-    runner = TrialRunner(plan, study, evaluator, scheduler, guard=guard)
+    runner = TrialRunner(plan, study, evaluator, scheduler, guard=guard, sampler=study.sampler)
     start = time.monotonic()
     stop = Stop()
     counts = {"FAIL": 0, "REJECTED": 0, "REJECTED_RUN": 0}

@@ -24,6 +24,8 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.search import optuna_internals as internals
+
 __all__ = ["NoRepeat", "repeats"]
 
 
@@ -50,6 +52,11 @@ class NoRepeat(BaseSampler):
     def reseed_rng(self) -> None:
         self.inner.reseed_rng()
         self._random.reseed_rng()
+
+    def reseed(self, seed: int) -> None:
+        """Where a fresh wrapper of a fresh `inner` of seed `seed` starts (nas.search.optuna_internals.reseed)."""
+        internals.reseed(self.inner, seed)
+        internals.reseed(self._random, seed)
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial

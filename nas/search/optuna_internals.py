@@ -15,6 +15,10 @@ import optuna
 # `compute_hypervolume` has no public name (Optuna uses it for its hypervolume history and its samplers): the
 # exact hypervolume in any number of objectives (WFG), for fronts of more than two.
 from optuna._hypervolume import compute_hypervolume
+
+# `LazyRandomState` has no public name: the random state every Optuna sampler (and its strategies) draws from;
+# `reseed` seeds it in place.
+from optuna.samplers._lazy_random_state import LazyRandomState
 from optuna.storages import BaseStorage
 
 # `is_heartbeat_enabled` / `get_heartbeat_thread` have no public name: `Study.optimize` starts the heartbeat
@@ -114,3 +118,39 @@ def set_generation(study: optuna.Study, trial: optuna.Trial | FrozenTrial, sampl
     if key is None:
         raise ValueError(f"{type(sampler).__name__} is not a genetic sampler (it has no generations)")
     storage_of(study).set_trial_system_attr(trial_id(trial), key, generation)
+
+
+# State a sampler carries from one proposal to the next besides its random state: GPSampler warm-starts each
+# kernel fit from the last one's (`_gprs_cache_list`). `reseed` drops it, so a reseeded sampler proposes what a
+# fresh one of that seed would, whichever trials this worker proposed before.
+CARRIED_STATE = ("_gprs_cache_list", "_constraints_gprs_cache_list")
+
+
+def reseed(sampler: optuna.samplers.BaseSampler, seed: int) -> None:
+    """Put every random state of `sampler` where its constructor puts it for `seed`, in place: a sampler that
+    reseeds itself (the project's: `reseed(seed)`) does so; in an Optuna sampler every `LazyRandomState` it (or
+    its random / independent sampler, or a strategy sharing its generator) holds is seeded with `seed`, as
+    `Sampler(seed=seed)` seeds them, and CARRIED_STATE is dropped. The public `BaseSampler.reseed_rng` draws a
+    fresh random seed instead; a worker needs trial k's own seed (nas.search.workers.trial_seed)."""
+    own = getattr(sampler, "reseed", None)
+    if own is not None:
+        own(seed)
+        return
+    seen: set[int] = set()
+
+    def walk(obj: Any, depth: int) -> None:
+        if id(obj) in seen or depth > 4:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, LazyRandomState):
+            obj.rng.seed(seed)
+            return
+        state = getattr(obj, "__dict__", {})
+        for name in CARRIED_STATE:
+            if name in state:
+                setattr(obj, name, None)
+        for value in list(state.values()):
+            if isinstance(value, LazyRandomState) or type(value).__module__.startswith("optuna.samplers"):
+                walk(value, depth + 1)
+
+    walk(sampler, 0)

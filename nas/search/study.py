@@ -2,7 +2,8 @@
 create-or-resume with checks, and which finished trials count toward `n_trials`.
 
 This is the one place Optuna samplers and pruners are built from config (`SamplerSettings`, `PrunerSettings`:
-the checked config groups the plan holds). A study remembers what it was
+the checked config groups the plan holds). A worker builds one sampler (nas.search.trial.worker_sampler) and
+reseeds it for each trial (nas.search.optuna_internals.reseed). A study remembers what it was
 created for (space hash, objectives, fidelity, data, latency device) in its user attributes; resuming it
 with anything else is refused with a message, because mixing trials of different spaces, objectives or
 fidelities would make the front meaningless.
@@ -176,7 +177,7 @@ def make_sampler(
 ) -> optuna.samplers.BaseSampler:
     """The sampler `cfg` names (conf/sampler/*.yaml, or its checked `SamplerSettings`), seeded with `seed` unless
     the config sets one; `known`: a candidate's latency before it is evaluated (params -> latency or None), which
-    `ehvi` needs; `active` and `distributions`: the parameters the space uses of a
+    `ehvi` needs (also set later, `bind_latency`); `active` and `distributions`: the parameters the space uses of a
     full assignment and every parameter it may use (nas.search.space_rules), for `ehvi`'s conditional
     parameters; `dag`: the space's cell (nas.space.dag), which `ehvi` models by the function a cell computes
     unless `cell: false`."""
@@ -204,6 +205,14 @@ def make_sampler(
         return NoRepeat(sampler, seed=kwargs.get("seed")) if settings.no_repeat else sampler
     except (TypeError, ValueError) as e:
         raise ValueError(f"sampler {name!r} rejected its options {kwargs}: {e}") from None
+
+
+def bind_latency(sampler: optuna.samplers.BaseSampler, known: Known | None) -> None:
+    """Tell a sampler that uses a candidate's latency before evaluation (ehvi, also inside NoRepeat) its latency
+    oracle, once the search's evaluator exists; other samplers are left alone."""
+    inner = sampler.inner if isinstance(sampler, NoRepeat) else sampler
+    if isinstance(inner, KnownLatencyEHVI):
+        inner.known = known
 
 
 def make_pruner(

@@ -44,7 +44,7 @@ from nas.search.scheduler import Scheduler
 from nas.search.space_rules import active_params, conditional, space_distributions
 from nas.search.starts import REFERENCE_ATTR
 from nas.search.storage import lost_trial_retries
-from nas.search.study import make_sampler
+from nas.search.study import bind_latency, make_sampler
 from nas.search.workers import (
     WORKER_ATTR,
     can_wait,
@@ -132,6 +132,7 @@ class TrialRunner:
         scheduler: Scheduler,
         *,
         guard: InterruptGuard | None = None,
+        sampler: optuna.samplers.BaseSampler | None = None,
     ) -> None:
         self.plan = plan
         self.study = study
@@ -140,12 +141,13 @@ class TrialRunner:
         self.guard = guard  # a Ctrl-C while waiting for another worker's twin trial ends the wait
         self._written: dict[str, Any] = {}  # user attributes already written on the current trial
         self._others: dict[str, list[tuple[str, FrozenTrial]]] | None = None  # reuse=storage: by run key
-        # sampler=ehvi: a candidate's latency before it trains, priced as this trial code would price it, and
-        # which of a full assignment's parameters the space uses
-        ehvi = plan.sampler.knows_latency
-        self.known = latency_oracle(plan, evaluator) if ehvi else None
-        self.active = active_params(plan.space) if ehvi and conditional(plan.space) else None
-        self.distributions = space_distributions(plan.space) if ehvi else None
+        # The worker's one sampler (`worker_sampler`: the study's, as the run loop opened it, else built here),
+        # reseeded for each trial. sampler=ehvi is told a candidate's latency before it trains, priced as this
+        # trial code would price it.
+        self.known = latency_oracle(plan, evaluator) if plan.sampler.knows_latency else None
+        self.sampler = worker_sampler(plan) if sampler is None else sampler
+        bind_latency(self.sampler, self.known)
+        study.sampler = self.sampler
 
     def run(self, trials: Sequence[FrozenTrial] | None = None) -> Outcome:
         """Ask for a trial, evaluate it, tell the result; an unexpected error fails the trial, not the search.
@@ -159,19 +161,12 @@ class TrialRunner:
         trial = self.study.ask()
         self._written = {}
         start = time.perf_counter()
-        if self.plan.sampler.reseeds_per_trial:  # QMC's scrambling must stay the same in every worker
-            # Every trial draws from its own seed, so N workers do not all propose the first run's draws, and
-            # trial k gets the same draws whichever worker runs it (relative sampling happens at the first
-            # suggest, after ask).
+        if self.plan.sampler.reseeds_per_trial:  # not a scrambled sequence the workers share (QMC)
+            # Every trial draws from its own seed, so N workers do not all propose the first run's draws, a
+            # resumed run does not replay them, and trial k gets the same draws whichever worker runs it
+            # (relative sampling happens at the first suggest, after ask).
             base = self.plan.seed if self.plan.sampler.seed is None else self.plan.sampler.seed
-            self.study.sampler = make_sampler(
-                {**self.plan.sampler.as_config(), "seed": None},
-                seed=trial_seed(base, trial.number),
-                known=self.known,
-                active=self.active,
-                distributions=self.distributions,
-                dag=self.plan.space.dag,
-            )
+            internals.reseed(self.sampler, trial_seed(base, trial.number))
         try:
             self._record(trial, {WORKER_ATTR: identity(trial.number)})
             if is_surplus(self.study, trial, self.plan.n_trials):
@@ -490,3 +485,17 @@ def _price(
         return None
     value, _ = evaluator.latency(deployed, cfg, costs=cost)
     return float(value)
+
+
+def worker_sampler(plan: SearchPlan) -> optuna.samplers.BaseSampler:
+    """The one sampler a worker builds for its trials (`TrialRunner.run` reseeds it per trial): the plan's,
+    seeded with the search's seed unless its config sets one; for ehvi with the space's parameters, rule and
+    cell (its latency oracle comes with the evaluator: `TrialRunner` binds it)."""
+    ehvi = plan.sampler.knows_latency
+    return make_sampler(
+        plan.sampler,
+        seed=plan.seed,
+        active=active_params(plan.space) if ehvi and conditional(plan.space) else None,
+        distributions=space_distributions(plan.space) if ehvi else None,
+        dag=plan.space.dag,
+    )
