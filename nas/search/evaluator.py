@@ -16,7 +16,7 @@ import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import optuna
 import torch
@@ -77,7 +77,13 @@ class Evaluator(ABC):
 
     `evaluate` raises `StopRequested` (nas.search.guard) when the user interrupts it; the trial is then
     recorded as interrupted and queued again. Any other exception fails the trial (not the search).
+
+    `deterministic`: whether it promises the same result for the same candidate, training seed and rung (a
+    look-up does; training on a device need not). tests/search/test_seam_contracts.py runs every evaluator
+    registered in nas.search.evaluators through this contract.
     """
+
+    deterministic: ClassVar[bool] = False
 
     @classmethod
     def build(cls, plan: SearchPlan, *, study_dir: Path, guard: InterruptGuard | None) -> Evaluator:

@@ -131,7 +131,9 @@ def reseed(sampler: optuna.samplers.BaseSampler, seed: int) -> None:
     reseeds itself (the project's: `reseed(seed)`) does so; in an Optuna sampler every `LazyRandomState` it (or
     its random / independent sampler, or a strategy sharing its generator) holds is seeded with `seed`, as
     `Sampler(seed=seed)` seeds them, and CARRIED_STATE is dropped. The public `BaseSampler.reseed_rng` draws a
-    fresh random seed instead; a worker needs trial k's own seed (nas.search.workers.trial_seed)."""
+    fresh random seed instead; a worker needs trial k's own seed (nas.search.workers.trial_seed).
+    tests/search/test_seam_contracts.py checks, for every registered sampler, that the proposals are a fresh
+    sampler's."""
     own = getattr(sampler, "reseed", None)
     if own is not None:
         own(seed)

@@ -150,7 +150,10 @@ class Baselines:
         if models is not None:
             models = (models,) if isinstance(models, str) else tuple(models)
         return cls(
-            enabled=bool(raw.get("enabled", True)), models=models, max_macs=raw.get("max_macs"), max_share=share
+            enabled=bool(raw.get("enabled", True)),
+            models=models,
+            max_macs=raw.get("max_macs"),
+            max_share=share,
         )
 
 
@@ -179,7 +182,8 @@ class SearchPlan:
     starts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # a new study's first trials
     workers: int = 1  # processes training this study's trials on this machine (nas.search.local_workers)
     retrain_top_k: int = 0
-    retrain_epochs: int | None = None  # a retrained network's (full fidelity): retrain.epochs or trainer.max_epochs
+    # a retrained network's epochs (full fidelity): retrain.epochs, else trainer.max_epochs
+    retrain_epochs: int | None = None
     export_dir: Path | None = None
     html: bool = True
     progress: bool = True
@@ -187,7 +191,9 @@ class SearchPlan:
     scheduler: SchedulerOptions = SchedulerOptions("single", (1,))  # replaced by from_cfg's
     benchmark: BenchmarkOptions | SurrogateOptions | None = None  # results looked up instead of trained
     _base: tuple[Fidelity, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
-    _full: tuple[int | None, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
+    _full: tuple[int | None, dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     # ------------------------------------------------------------------------------- the run configs' base
 
@@ -240,7 +246,8 @@ class SearchPlan:
             name = (cfg.get(group) or {}).get("name")
             if name not in names:
                 raise ValueError(f"unknown {group} {name!r}; valid {group}s: {', '.join(names)}")
-        sampler, pruner = SamplerSettings.from_cfg(cfg.get("sampler")), PrunerSettings.from_cfg(cfg.get("pruner"))
+        sampler = SamplerSettings.from_cfg(cfg.get("sampler"))
+        pruner = PrunerSettings.from_cfg(cfg.get("pruner"))
         if scheduler.multi_rung:
             if pruner.prunes:
                 raise ValueError(

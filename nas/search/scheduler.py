@@ -80,7 +80,8 @@ class Scheduler(ABC):
 
     Registration (`SCHEDULERS`): `keys`, the config keys it accepts; `options(raw, epochs)`, its checked
     options from its config group (keys already checked; `epochs`: fidelity.epochs); `from_options`, the
-    scheduler of those options.
+    scheduler of those options. tests/search/test_seam_contracts.py runs every registered scheduler (with its
+    conf/scheduler/<name>.yaml) through this contract.
 
     Call order, for every trial `TrialRunner` runs (after `ask`, once the candidate passed its constraint
     checks and was not reused):
@@ -276,9 +277,7 @@ def scheduler_config(raw: Mapping[str, Any] | None, epochs: int) -> SchedulerOpt
     return cls.options(raw, int(epochs))
 
 
-def build_scheduler(
-    options: SchedulerOptions, fidelity: Fidelity, objectives: Sequence[str]
-) -> Scheduler:
+def build_scheduler(options: SchedulerOptions, fidelity: Fidelity, objectives: Sequence[str]) -> Scheduler:
     """The scheduler checked `options` (`scheduler_config`) name, from the registry."""
     return SCHEDULERS[options.name].from_options(options, fidelity=fidelity, objectives=objectives)
 

@@ -195,7 +195,8 @@ def make_sampler(
         ):  # "experimental" notes on group / QMC: the configs choose them knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if ehvi:
-                cell = settings.options.get("cell", True)  # model a cell by its function where the space has a dag
+                # model a cell by the function it computes where the space has a dag
+                cell = settings.options.get("cell", True)
                 canonical = dag.canonical if cell and dag else None
                 sampler = cls(
                     known, canonical=canonical, active=active, distributions=distributions, **kwargs

@@ -34,6 +34,8 @@ _COST_MODELS: dict[str, tuple[dict[str, int], dict[str, dict[str, int]]]] = {}
 class TabularEvaluator(Evaluator):
     """Results from NAS-Bench-201's tables (see the module docstring); nothing trains, no W&B run per trial."""
 
+    deterministic = True  # a table row; under seed_mode=draw one seed's run, drawn from the training seed
+
     def __init__(self, plan: SearchPlan, options: BenchmarkOptions) -> None:
         self.plan = plan
         self.options = options

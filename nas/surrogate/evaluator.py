@@ -33,6 +33,8 @@ _COSTS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
 class SurrogateEvaluator(Evaluator):
     """Results from a space's surrogate (see the module docstring); nothing trains, no W&B run per trial."""
 
+    deterministic = True  # the mean prediction, plus noise drawn from the training seed and the network
+
     def __init__(self, plan: SearchPlan, options: SurrogateOptions) -> None:
         self.plan = plan
         self.options = options
