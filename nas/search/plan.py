@@ -222,7 +222,7 @@ class SearchPlan:
         """Check a plain search config (conf/search.yaml + overrides); ValueError with the valid choices."""
         if not cfg.get("space"):
             raise ValueError(
-                "no search space: add +space=<name>; valid spaces: " + ", ".join(n for n, _ in list_spaces())
+                "no search space: add space=<name>; valid spaces: " + ", ".join(n for n, _ in list_spaces())
             )
         unknown = sorted(set(cfg) - set(SEARCH_KEYS) - {"hydra"})
         if unknown:

@@ -20,7 +20,7 @@ from nas.search.plan import SearchPlan
         ({"study_name": "a/b"}, "study_name"),
         ({"baselines": {"enabled": True, "modles": ["x"]}}, "unknown baselines keys"),
         ({"sampler": {"name": "cmaes"}}, "unknown sampler 'cmaes'"),
-        ({"space": None}, "no search space.*resnet_like"),
+        ({"space": None}, "no search space: add space=<name>; valid spaces: .*resnet_like"),
     ],
 )
 def test_bad_search_config_is_refused_before_compute(search_cfg, override, message):
