@@ -33,7 +33,7 @@ def test_journal_workers_share_a_study_and_a_killed_one_is_retried_at_once(searc
     marker = tmp_path / "hung"
     victim = fork_worker(cfg, tmp_path / "study", tmp_path / "victim.log", blocking_fit(marker, after=1))
     survivor = fork_worker(cfg, tmp_path / "study", tmp_path / "survivor.log")
-    wait_for(marker.exists, 120, "the victim to hang in its second trial")
+    wait_for(marker.exists, 300, "the victim to hang in its second trial")
     kill9(victim)
     survivor.join(180)
     log = (tmp_path / "survivor.log").read_text()
@@ -95,7 +95,7 @@ def test_an_ablation_killed_mid_arm_trains_only_the_missing_runs_on_rerun(tmp_pa
     )
     proc.start()
     try:
-        wait_for(marker.exists, 120, "the ablation to hang in its third run")
+        wait_for(marker.exists, 300, "the ablation to hang in its third run")
     finally:
         kill9(proc)
     half = Path(marker.read_text())

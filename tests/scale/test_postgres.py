@@ -88,7 +88,7 @@ def test_a_worker_killed_mid_trial_is_failed_by_heartbeat_and_its_trial_retried(
     victim = fork_worker(
         cfg, tmp_path / "study", tmp_path / "victim.log", both(pretend_remote(), blocking_fit(marker))
     )
-    wait_for(marker.exists, 120, "the victim to start training")
+    wait_for(marker.exists, 300, "the victim to start training")
     survivor = fork_worker(cfg, tmp_path / "study", tmp_path / "survivor.log")
     kill9(victim)
     survivor.join(180)
@@ -116,7 +116,7 @@ def test_killing_every_worker_then_restarting_keeps_every_finished_trial(pg_url,
         fork_worker(cfg, tmp_path / "study", tmp_path / f"w{i}.log", blocking_fit(m, after=2))
         for i, m in enumerate(markers)
     ]
-    wait_for(lambda: all(m.exists() for m in markers), 180, "both workers to be in their third trial")
+    wait_for(lambda: all(m.exists() for m in markers), 300, "both workers to be in their third trial")
     for w in workers:
         kill9(w)
     before = load(pg_url)
