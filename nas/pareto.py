@@ -1,7 +1,7 @@
 """Pareto maths of objective vectors: dominance, the front and non-dominated sorting, hypervolume in any number
 of objectives, and hypervolume regret against a known front.
 
-The one copy that the search's reports (nas.search.pareto, over trial records), the successive-halving rule
+The one copy that the search's reports (nas.search.records, over trial records), the successive-halving rule
 (nas.search.halving), the known-latency sampler (nas.search.ehvi), the NAS-Bench-201 tables
 (nas.tabular) and the benchmarks (experiments.bench) all use; it imports nothing of theirs. Points are
 rows of numbers, `directions` Optuna's words, "maximize" or "minimize", one per objective. Two objectives,

@@ -29,7 +29,7 @@ import optuna
 import yaml
 
 from nas.latency import latency_objective
-from nas.search.pareto import front, records
+from nas.search.records import front, records
 
 CONV_LAYERS = {"basic": 2, "bottleneck": 3, "preact": 2, "conv": 1}  # conv layers on a block's main path
 

@@ -37,8 +37,8 @@ from experiments.bench._common import compose, training_options
 from nas.pareto import hypervolume
 from nas.search.followups import run_baselines
 from nas.search.loop import quiet, run_search
-from nas.search.pareto import dominated_by, front, records
 from nas.search.plan import SearchPlan
+from nas.search.records import dominated_by, front, records
 from nas.search.storage import make_storage
 from nas.stats import spearman
 

@@ -31,8 +31,8 @@ from nas.config import CONF_DIR, to_plain
 from nas.latency import spec_costs
 from nas.search.guard import StopRequested
 from nas.search.objectives import ATTR
-from nas.search.pareto import front, records
 from nas.search.plan import SearchPlan
+from nas.search.records import front, records
 from nas.search.reporting.exports import export_name
 from nas.search.starts import ENQUEUED_ATTR
 from nas.speed import time_layouts

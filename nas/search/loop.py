@@ -28,8 +28,8 @@ from nas.search.followups import FrontWeights, retrain_top, run_baselines
 from nas.search.guard import InterruptGuard, StopRequested
 from nas.search.local_workers import Workers
 from nas.search.objectives import ATTR_OF
-from nas.search.pareto import dominated_by, front, records, trained
 from nas.search.plan import SearchPlan
+from nas.search.records import dominated_by, front, records, trained
 from nas.search.reporting.report import write_report
 from nas.search.reporting.summary_run import log_study
 from nas.search.scheduler import build_scheduler

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from nas.pareto import hypervolume
 from nas.search.loop import run_search
-from nas.search.pareto import front, records
+from nas.search.records import front, records
 from tests.search.conftest import fixed
 
 

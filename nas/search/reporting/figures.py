@@ -74,7 +74,7 @@ def pareto_figure(
     x, y = pts(done)
     drawn_x, drawn_y = list(x), list(y)
     ax.scatter(x, y, s=18, c="0.7", label=f"trials ({len(x)})", zorder=2)
-    # Networks at chance accuracy: drawn apart, never part of the front (nas.search.pareto.front).
+    # Networks at chance accuracy: drawn apart, never part of the front (nas.search.records.front).
     ux, uy = pts([r for r in recs if r.get("state") == "COMPLETE" and r.get("not_trained")])
     if ux:
         ax.scatter(

@@ -17,8 +17,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.search.objectives import ATTR_OF
-from nas.search.pareto import front_hypervolume, hypervolume_history, versus_textbook
 from nas.search.plan import SearchPlan
+from nas.search.records import front_hypervolume, hypervolume_history, versus_textbook
 from nas.search.reporting.exports import EXPORT_SUBDIR, export_front, trial_checkpoints
 from nas.search.reporting.figures import (
     axis_label,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nas.pareto import hypervolume
-from nas.search.pareto import dominated_by, front
+from nas.search.records import dominated_by, front
 
 
 def test_front_keeps_one_row_per_architecture():
@@ -30,7 +30,7 @@ def test_hypervolume_with_the_study_reference_grows_as_the_front_improves():
     # point that dominates one of it. A reference fixed with the study only lets the value grow.
     import optuna
 
-    from nas.search.pareto import front_hypervolume
+    from nas.search.records import front_hypervolume
     from nas.search.study import HV_REFERENCE, hypervolume_reference
 
     dims = ["accuracy", "latency"]
@@ -61,7 +61,7 @@ def test_reports_trust_optunas_state_over_the_state_attribute():
     # lost-trial failure racing a live worker): not on the front.
     from optuna.trial import TrialState, create_trial
 
-    from nas.search.pareto import records
+    from nas.search.records import records
 
     attrs = {"state": "COMPLETE", "accuracy": 0.9, "latency": 1.0, "spec": {}}
     told_fail = create_trial(state=TrialState.FAIL, user_attrs=attrs)
@@ -103,7 +103,7 @@ def test_the_chance_test_is_a_one_sided_binomial_test(accuracy, n, trained):
 
 
 def test_hypervolume_of_three_objectives_is_the_volume_of_the_union_of_boxes():
-    from nas.search.pareto import front_hypervolume
+    from nas.search.records import front_hypervolume
 
     # boxes against (accuracy 0, latency 2, params 3): 0.9 x 1 x 2 and 0.8 x 1.5 x 1, overlapping 0.8 x 1 x 1
     pts = [[0.9, 1.0, 1.0], [0.8, 0.5, 2.0]]
@@ -113,7 +113,7 @@ def test_hypervolume_of_three_objectives_is_the_volume_of_the_union_of_boxes():
 
 
 def test_hypervolume_history_is_the_front_after_each_trial_in_trial_order():
-    from nas.search.pareto import hypervolume_history
+    from nas.search.records import hypervolume_history
 
     dims, dirs, ref = ["accuracy", "latency"], ["maximize", "minimize"], [0.0, 4.0]
     recs = [  # listed out of order, as workers finish: the history follows trial numbers
@@ -134,7 +134,7 @@ def test_hypervolume_history_is_the_front_after_each_trial_in_trial_order():
 
 
 def front_hypervolume_value(recs, dims, ref) -> float:
-    from nas.search.pareto import front_hypervolume
+    from nas.search.records import front_hypervolume
 
     return front_hypervolume(front(recs, dims), dims, ref)["value"]
 
@@ -142,7 +142,7 @@ def front_hypervolume_value(recs, dims, ref) -> float:
 def test_records_carry_the_reference_network_a_trial_came_from():
     import optuna
 
-    from nas.search.pareto import records
+    from nas.search.records import records
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.enqueue_trial({"x": 1.0}, user_attrs={"reference": "resnet20"})
@@ -166,7 +166,7 @@ def test_records_carry_the_reference_network_a_trial_came_from():
 def test_the_best_network_found_is_compared_with_the_best_reference_then_the_others(
     found, relation, beaters, versus_resnet8
 ):
-    from nas.search.pareto import versus_textbook
+    from nas.search.records import versus_textbook
 
     def rec(trial, acc, lat, ref=None):
         return {"trial": trial, "state": "COMPLETE", "accuracy": acc, "latency": lat, "reference": ref}
