@@ -36,6 +36,7 @@ def sweep(tmp_path_factory):
     return root, proc.stdout
 
 
+@pytest.mark.slow
 def test_sweep_gives_one_table_and_trains_the_baseline_once(sweep):
     root, out = sweep
     sweep_dir = root / "multirun"
