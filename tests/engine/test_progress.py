@@ -78,6 +78,11 @@ def test_on_a_terminal_the_bar_is_redrawn_every_few_steps_not_twice_a_step(tmp_p
     gen = torch.Generator().manual_seed(0)
     data = [(torch.randn(4, 1, 8, 8, generator=gen), torch.randint(0, 4, (4,), generator=gen)) for _ in range(21)]
 
+    # A wide terminal, whatever runs the test: tqdm cuts each frame at the width it finds ($COLUMNS when it
+    # cannot ask the Tty); in a pytest-xdist worker with the floors' Lightning that was 80, cutting off the loss.
+    monkeypatch.setenv("COLUMNS", "300")
+    monkeypatch.setenv("LINES", "50")
+
     def frames(callbacks):
         out = Tty()
         monkeypatch.setattr(sys, "stdout", out)
