@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
 
 from nas.config import CONF_DIR, to_plain
-from nas.search.ehvi import Known, KnownLatencyEHVI
+from nas.search.ehvi import Costs, Known, KnownLatencyEHVI
 from nas.search.norepeat import NoRepeat
 from nas.search.optuna_internals import set_generation
 from nas.search.study import make_sampler
@@ -111,37 +111,50 @@ LOG_LATENCY = frozenset({"gp_log", "tpe_mv_norepeat_log"})
 _CELL = load_space("nb201").dag.canonical
 
 
-def _search_ehvi(seed: int, known: Known, **options: Any) -> BaseSampler:
+def _search_ehvi(seed: int, known: Known, costs: Costs | None, **options: Any) -> BaseSampler:
     """The search's own `sampler=ehvi`: conf/sampler/ehvi.yaml (`options` changed) through
     nas.search.study.make_sampler, with the space's cell, as `python -m nas.search space=nb201 benchmark=nb201`
-    builds it for each trial."""
+    builds it for each trial (`costs`: the evaluator's params / MACs of a candidate, nb201.cost_oracle)."""
     cfg = to_plain(OmegaConf.load(CONF_DIR / "sampler" / "ehvi.yaml"))  # as `sampler=ehvi` reads it
     cfg["priced"] = None  # a table look-up: every candidate priced, as SearchPlan resolves `auto` for nb201
-    return make_sampler({**cfg, **options, "seed": None}, seed=seed, known=known, dag=load_space("nb201").dag)
+    return make_sampler(
+        {**cfg, **options, "seed": None}, seed=seed, known=known, costs=costs, dag=load_space("nb201").dag
+    )
 
 
-# Configurations that are told each candidate's latency before it is evaluated: name -> (seed, known) -> sampler.
-KNOWN_LATENCY: dict[str, Callable[[int, Known], BaseSampler]] = {
+# Configurations that are told each candidate's latency (and costs) before it is evaluated:
+# name -> (seed, known, costs) -> sampler.
+KNOWN_LATENCY: dict[str, Callable[[int, Known, Costs | None], BaseSampler]] = {
     "ehvi": _search_ehvi,
+    # before the cost inputs and design (2026-12-07): 10 start-up trials spread over latency, latency the only
+    # known input
+    "ehvi_latency_startup": lambda seed, known, costs: _search_ehvi(
+        seed, known, None, startup="latency", n_startup_trials=10, cost_features=[]
+    ),
     # the same with random start-up trials instead of its latency design (before 2026-12-07)
-    "ehvi_random_startup": lambda seed, known: _search_ehvi(seed, known, startup="random"),
-    "ehvi_known": lambda seed, known: KnownLatencyEHVI(known, seed=seed),
+    "ehvi_random_startup": lambda seed, known, costs: _search_ehvi(
+        seed, known, None, startup="random", n_startup_trials=10, cost_features=[]
+    ),
+    "ehvi_known": lambda seed, known, costs: KnownLatencyEHVI(known, seed=seed),
     # before the latency input and the denoised front (2026-12-01)
-    "ehvi_known_plain": lambda seed, known: KnownLatencyEHVI(
+    "ehvi_known_plain": lambda seed, known, costs: KnownLatencyEHVI(
         known, seed=seed, latency_feature=False, denoise=False
     ),
-    "ehvi_known_p8000": lambda seed, known: KnownLatencyEHVI(known, seed=seed, pool=8000),
-    "ehvi_known_cell": lambda seed, known: KnownLatencyEHVI(known, seed=seed, canonical=_CELL),
+    "ehvi_known_p8000": lambda seed, known, costs: KnownLatencyEHVI(known, seed=seed, pool=8000),
+    "ehvi_known_cell": lambda seed, known, costs: KnownLatencyEHVI(known, seed=seed, canonical=_CELL),
 }
 
 
-def build_sampler(name: str, seed: int, known: Known | None = None) -> BaseSampler:
+def build_sampler(
+    name: str, seed: int, known: Known | None = None, costs: Costs | None = None
+) -> BaseSampler:
     """A fresh sampler of configuration `name` seeded with `seed`; `known(params) -> latency` for the
-    configurations that use the latency before evaluation (KNOWN_LATENCY)."""
+    configurations that use the latency before evaluation (KNOWN_LATENCY), `costs(params) -> {params, macs}`
+    for those that also use what a candidate costs (None: they go without)."""
     if name in KNOWN_LATENCY:
         if known is None:
             raise ValueError(f"sampler {name!r} needs each candidate's latency before it is evaluated")
-        return KNOWN_LATENCY[name](seed, known)
+        return KNOWN_LATENCY[name](seed, known, costs)
     if name not in SAMPLERS:
         valid = [*SAMPLERS, *KNOWN_LATENCY]
         raise KeyError(f"unknown sampler {name!r}; valid samplers: {', '.join(valid)}")

@@ -88,6 +88,22 @@ def latency_oracle(table: nb201.Results, device: str) -> Callable[[Mapping[str, 
     return known
 
 
+def cost_oracle(dataset: str) -> Callable[[Mapping[str, Any]], dict[str, float] | None]:
+    """params (edge0..edge5 -> op) -> the network's params / MACs as a search counts them before evaluating
+    (`nas.search.trial.cost_oracle` through the nb201 evaluator, the network sized for `dataset` as `bench
+    search` sizes it): the same for every device, so one oracle serves a dataset's runs."""
+    from experiments.bench._search_nb201 import compose  # it imports this module
+    from nas.search.evaluators import make_evaluator
+    from nas.search.plan import SearchPlan
+    from nas.search.trial import cost_oracle as search_cost_oracle
+
+    cfg = compose(
+        "random", DEFAULT_DEVICES[0], 0, dataset=dataset, n=1, out=Path("outputs/bench/nb201"), extra=()
+    )
+    plan = SearchPlan.from_cfg(cfg)
+    return search_cost_oracle(plan, make_evaluator(plan, Path("."), None))
+
+
 def curves(results: Sequence[Mapping[str, Any]], problems: Mapping[str, Problem]) -> dict[tuple, np.ndarray]:
     """Regret curves stacked per (sampler, device): an array (runs, evaluations)."""
     out: dict[tuple, list[np.ndarray]] = {}
@@ -197,13 +213,14 @@ def sweep(
     """Run every (sampler, device, seed) not yet in `out`, appending each run as it finishes."""
     done = {(r["sampler"], r["device"], r["seed"]) for r in load_results(out) if len(r["rows"]) >= n}
     out.parent.mkdir(parents=True, exist_ok=True)
+    costs = cost_oracle(dataset) if set(samplers) & set(KNOWN_LATENCY) else None
     for sampler in samplers:
         for device in devices:
             for seed in seeds:
                 if (sampler, device, seed) in done:
                     continue
                 t0 = time.perf_counter()
-                sampled = build_sampler(sampler, seed, known=latency_oracle(table, device))
+                sampled = build_sampler(sampler, seed, known=latency_oracle(table, device), costs=costs)
                 log_lat = sampler in LOG_LATENCY
                 rows = run_one(
                     table, sampled, dataset=dataset, device=device, n=n, seed=seed, log_latency=log_lat

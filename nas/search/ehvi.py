@@ -17,15 +17,18 @@ improvement with its latency exactly known:
   eighth and a quarter of its (log) range), minus the points already evaluated, being evaluated, failed or
   pruned; their latency from `known(params)` (None: not a candidate). Where pricing is costly (a trained
   space: each candidate's network built and its layers looked up), `priced` caps it: the candidates are ranked
-  at a latency estimated by a GP on log-latency from the evaluated points, and only the best `priced` are
-  priced exactly and scored again.
+  at a latency (and costs) estimated by a GP on the log of each from the evaluated points, and only the best
+  `priced` are priced exactly and scored again.
 - **Model**: a Gaussian process on log(1 - accuracy) (the error on a log scale, which separates the top of
   the accuracy range) with an ARD kernel over mixed inputs (nas.search.mixed): a term per categorical
   parameter that differs, the squared difference of a numeric one's position in its (log) range, and an unused
   parameter encoded explicitly, not imputed. The weights and the noise are fitted by maximum marginal
   likelihood every `refit_every` new results. With `latency_feature`, log-latency (known for every candidate) is one more input,
   a squared-distance term with its own weight: on NAS-Bench-201 accuracy grows with latency, so the model
-  generalises from it.
+  generalises from it. So is the log of each of `cost_features` (`costs(params)`: the evaluator's count of the
+  candidate, its `params` and `macs`, known before it trains like its latency; accuracy grows with what a
+  network computes on any device, while latency follows it on some devices only). With `trend`, the model's
+  mean is a linear trend in those logs (a ridge fit) and the GP models what it leaves.
 - **Cells**: with `canonical` (a space's cell `dag`, nas.space.dag), the model sees each cell as the function
   it computes (edges that cannot reach the output set to none), its latency input the latency of that
   function's cell: two cells that differ only in dead edges are one input and share one accuracy (a
@@ -41,14 +44,18 @@ improvement with its latency exactly known:
 **Start-up.** The first `n_startup_trials` are a design, not the model's choice. With `startup="latency"` each is
 the pool candidate whose latency lies farthest, in quantiles of the pool's latencies, from every point
 evaluated or being evaluated (and, with `canonical`, no twin of one): the first results span the latency axis the
-front lives on instead of clustering where random draws fall. `startup="random"` draws them at random. The very
-first trial, with nothing known of the space, is drawn at random.
+front lives on instead of clustering where random draws fall; its very first trial, with nothing known yet, is
+drawn at random. `startup="cost"` (with `costs`) chooses the same way among the pool candidates that compute
+the most for their latency (no other candidate has a larger sum of the logs of `cost_features`, of the cell it
+computes with `canonical`, at a latency no higher: the prior that accuracy grows with compute), its first at
+the middle quantile; without `costs` it is the latency design. `startup="random"` draws them at random.
 
 Studies the model does not apply to (other objectives or directions than (maximise accuracy, minimise
 latency)) get the start-up design for every trial; so does a study without `known`, whose design is random.
 The search hands the sampler its latency oracle (`nas.search.trial.latency_oracle`: the candidate rendered,
-costed and priced through the trial's evaluator, a measured latency predicted unless `sampler.measure`), and
-the space's parameters and rule (nas.search.space_rules). Measured on NAS-Bench-201:
+costed and priced through the trial's evaluator, a measured latency predicted unless `sampler.measure`), its
+cost oracle (`nas.search.trial.cost_oracle`: the same rendering's params / MACs), and the space's parameters
+and rule (nas.search.space_rules). Measured on NAS-Bench-201:
 docs/search.md.
 """
 
@@ -70,7 +77,11 @@ from nas.search import optuna_internals as internals
 from nas.search.mixed import Active, Encoding, posterior, repeats
 
 Known = Callable[[Mapping[str, Any]], "float | None"]
-STARTUPS = ("latency", "random")
+# params -> what the candidate costs before it trains (the evaluator's count: {"params": ..., "macs": ...}), or
+# None where the trial would reject it.
+Costs = Callable[[Mapping[str, Any]], "Mapping[str, float] | None"]
+STARTUPS = ("cost", "latency", "random")
+COST_FEATURES = ("macs", "params")  # what `costs` gives (nas.search.trial.cost_oracle)
 
 
 class KnownLatencyEHVI(BaseSampler):
@@ -97,12 +108,23 @@ class KnownLatencyEHVI(BaseSampler):
         canonical: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
         active: Active | None = None,
         distributions: Mapping[str, BaseDistribution] | None = None,
+        costs: Costs | None = None,
+        cost_features: Sequence[str] = (),
+        trend: bool = False,
     ) -> None:
         if startup not in STARTUPS:
             raise ValueError(f"unknown start-up design {startup!r}; valid: {', '.join(STARTUPS)}")
         if priced is not None and (not isinstance(priced, int) or isinstance(priced, bool) or priced < 1):
             raise ValueError(f"priced is a number of candidates >= 1 or None (all), got {priced!r}")
-        self.known, self.canonical, self.active = known, canonical, active
+        if isinstance(cost_features, str) or not set(cost_features) <= set(COST_FEATURES):
+            raise ValueError(
+                f"cost_features is a list of {', '.join(COST_FEATURES)} (or []), got {cost_features!r}"
+            )
+        self.canonical, self.active = canonical, active
+        self.cost_features, self.trend = tuple(cost_features), trend
+        self._known: Known | None = None
+        self._costs: Costs | None = None
+        self.known, self.costs = known, costs  # (their setters empty the memo of priced points)
         self.distributions = dict(distributions or {})
         self._view_names: list[str] = []
         self._view_rows: dict[bytes, np.ndarray] = {}  # point -> its cell's row (`_views`)
@@ -110,6 +132,24 @@ class KnownLatencyEHVI(BaseSampler):
         self.refit_every, self.latency_feature, self.denoise = refit_every, latency_feature, denoise
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
+
+    @property
+    def known(self) -> Known | None:
+        """The latency oracle: params -> latency, or None where the trial would reject them."""
+        return self._known
+
+    @known.setter
+    def known(self, value: Known | None) -> None:
+        self._known, self._priced_at = value, {}
+
+    @property
+    def costs(self) -> Costs | None:
+        """The cost oracle: params -> the evaluator's counts ({"params", "macs"}), or None; optional."""
+        return self._costs
+
+    @costs.setter
+    def costs(self, value: Costs | None) -> None:
+        self._costs, self._counted = value, {}
 
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
@@ -176,33 +216,38 @@ class KnownLatencyEHVI(BaseSampler):
         draws = np.concatenate([enc.draw(self._rng, self.pool), self._neighbours(enc, full[front])])
         rows, used = self._candidates(enc, draws, seen)
 
-        feature = self._feature(enc, full, lat)
+        feature = self._features(enc, full, lat)
 
-        def score(points: np.ndarray, lats: np.ndarray) -> np.ndarray:
-            C, fc = self._views(enc, points), self._feature(enc, points, lats)
+        def score(points: np.ndarray, lats: np.ndarray, fc: np.ndarray | None) -> np.ndarray:
+            C = self._views(enc, points)
             # With denoise, the front a candidate must improve on is the model's accuracy at the evaluated
             # points, not one noisy observation of each (a lucky seed would hide the region around it).
-            at, at_lat = (np.concatenate([C, X]), np.concatenate([fc, feature])) if self.denoise else (C, fc)
-            lat_in = (feature, at_lat) if self.latency_feature else (None, None)
-            mu, sd = posterior(X, y, at, enc.categorical, self.refit_every, *lat_in)
+            at = np.concatenate([C, X]) if self.denoise else C
+            at_f = None if fc is None else (np.concatenate([fc, feature]) if self.denoise else fc)
+            mu, sd = posterior(X, y, at, enc.categorical, self.refit_every, feature, at_f, trend=self.trend)
             k = len(C)
             front_acc = 1.0 - np.exp(mu[k:]) if self.denoise else acc
             return expected_improvement(mu[:k], sd[:k], lats, front_acc, lat)
 
         if self.priced is not None and len(used) > self.priced:
-            # Too many to price: rank them at a latency estimated from the evaluated points' (a GP on
-            # log-latency, inputs as the space uses them), then price the best `priced` exactly.
-            guess = posterior(
-                enc.inputs(full), np.log(lat), enc.inputs(used), enc.categorical, self.refit_every
-            )
-            top = np.argsort(-score(used, np.exp(guess[0])), kind="stable")[: self.priced]
+            # Too many to price: rank them at a latency (and costs) estimated from the evaluated points' (a GP
+            # on the log of each, inputs as the space uses them), then price the best `priced` exactly.
+            def guess(values: np.ndarray) -> np.ndarray:
+                mu = posterior(
+                    enc.inputs(full), np.log(values), enc.inputs(used), enc.categorical, self.refit_every
+                )
+                return np.exp(mu[0])
+
+            lat_guess = guess(lat)
+            f_guess = None if feature is None else np.column_stack([guess(f) for f in feature.T])
+            top = np.argsort(-score(used, lat_guess, f_guess), kind="stable")[: self.priced]
             rows, used = rows[top], used[top]
-        lats = np.array([_finite(self.known(p)) for p in enc.points(used)], dtype=float)
+        lats = self._latencies(enc, used)
         ok = np.isfinite(lats)
         if not ok.any():
             return self._design(enc, seen, seen_params)
         rows, used, lats = rows[ok], used[ok], lats[ok]
-        return enc.params(rows[int(np.argmax(score(used, lats)))])
+        return enc.params(rows[int(np.argmax(score(used, lats, self._features(enc, used, lats))))])
 
     def _whole(self, params: Mapping[str, Any], enc: Encoding) -> bool:
         """Whether `params` are a whole point (a running trial may have drawn only some of them yet)."""
@@ -211,53 +256,105 @@ class KnownLatencyEHVI(BaseSampler):
         used = self.active(params)
         return used is not None and set(used) <= set(params)
 
-    def _feature(self, enc: Encoding, rows: np.ndarray, lats: np.ndarray) -> np.ndarray:
-        """The latency input of the model for points given as rows, at latencies `lats`: with `canonical`, the
-        latency of the cell each computes (twins, which differ only in dead edges, are one input; a
-        disconnected cell's near-zero latency would otherwise set it apart from its twins)."""
-        if self.canonical is None or not self.latency_feature:
-            return lats
-        self._views(enc, rows)  # the cells, remembered
-        cells = [self._view_rows[r.tobytes()] for r in rows]
-        own = np.array([_finite(self.known(enc.params(c, used_only=True))) for c in cells], dtype=float)
-        return np.where(np.isfinite(own), own, lats)
+    def _memo(self, enc: Encoding) -> None:
+        """Empty the per-point memos when the space's parameters change (they are keyed by rows)."""
+        if self._view_names != enc.names:
+            self._view_names, self._view_rows, self._priced_at, self._counted = enc.names, {}, {}, {}
+
+    def _latencies(self, enc: Encoding, rows: np.ndarray) -> np.ndarray:
+        """`known` of points given as rows of the parameters they use (NaN: no point), memoised per point."""
+        self._memo(enc)
+        memo, keys = self._priced_at, [r.tobytes() for r in rows]
+        for key, r in zip(keys, rows, strict=True):
+            if key not in memo:
+                memo[key] = _finite(self.known(enc.params(r, used_only=True)))  # type: ignore[misc]
+        return np.array([memo[k] for k in keys], dtype=float).reshape(len(rows))
+
+    def _counts(self, enc: Encoding, rows: np.ndarray) -> np.ndarray:
+        """(len rows, len cost_features) of `costs` of points given as rows of the parameters they use (NaN where
+        unknown), memoised per point."""
+        self._memo(enc)
+        if self.costs is None:
+            return np.full((len(rows), len(self.cost_features)), np.nan)
+        memo, keys = self._counted, [r.tobytes() for r in rows]
+        for key, r in zip(keys, rows, strict=True):
+            if key not in memo:
+                c = self.costs(enc.params(r, used_only=True))
+                memo[key] = [_finite(None if c is None else c.get(f)) for f in self.cost_features]
+        return np.array([memo[k] for k in keys], dtype=float).reshape(len(rows), len(self.cost_features))
+
+    def _cells(self, enc: Encoding, rows: np.ndarray) -> np.ndarray:
+        """Rows of the cells points given as rows compute (with `canonical`; else the rows themselves)."""
+        if self.canonical is None:
+            return rows
+        self._memo(enc)
+        memo, keys = self._view_rows, [r.tobytes() for r in rows]
+        for key, r in zip(keys, rows, strict=True):
+            if key not in memo:
+                memo[key] = enc.rows([self.canonical(enc.params(r, used_only=True))])[0]
+        return np.array([memo[k] for k in keys], dtype=float).reshape(rows.shape)
+
+    def _features(self, enc: Encoding, rows: np.ndarray, lats: np.ndarray) -> np.ndarray | None:
+        """(len rows, k) known inputs of the model (positive values, the model takes their log) of points given
+        as rows at latencies `lats`, or None: with `latency_feature` the latency, then each of `cost_features`
+        (`costs`). With `canonical`, those of the cell each point computes (twins, which differ only in dead
+        edges, are one input; a disconnected cell's near-zero latency would otherwise set it apart from its
+        twins; a dead edge's MACs compute nothing)."""
+        cols = []
+        cells = self._cells(enc, rows)
+        if self.latency_feature:
+            own = self._latencies(enc, cells) if self.canonical is not None else lats
+            cols.append(np.where(np.isfinite(own), own, lats))
+        if self.cost_features and self.costs is not None:
+            counts = self._counts(enc, cells)
+            if self.canonical is not None and not np.isfinite(counts).all():
+                counts = np.where(np.isfinite(counts), counts, self._counts(enc, rows))
+            # a count the evaluator does not give: no information, one value for every point
+            cols.extend(np.where(np.isfinite(counts), counts, 1.0).T)
+        return np.column_stack(cols) if cols else None
 
     def _views(self, enc: Encoding, rows: np.ndarray) -> np.ndarray:
         """Model inputs of points given as rows of the parameters they use: with `canonical`, of the cell each
         computes (remembered per point: the pool draws the same cells again)."""
-        if self.canonical is None:
-            return enc.inputs(rows)
-        if self._view_names != enc.names:
-            self._view_names, self._view_rows = enc.names, {}
-        out = np.empty_like(rows)
-        for i, r in enumerate(rows):
-            key = r.tobytes()
-            if key not in self._view_rows:
-                self._view_rows[key] = enc.rows([self.canonical(enc.params(r, used_only=True))])[0]
-            out[i] = self._view_rows[key]
-        return enc.inputs(out)
+        return enc.inputs(self._cells(enc, rows))
 
     def _design(
         self, enc: Encoding, seen: np.ndarray, seen_params: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:
         """A start-up point (module docstring): the candidate farthest in latency quantile from every point
-        evaluated or being evaluated (`seen`, as rows and as parameters), or a random unseen one."""
+        evaluated or being evaluated (`seen`, as rows and as parameters), with `startup="cost"` among those
+        that compute the most for their latency; or a random unseen one."""
         rows, used = self._candidates(enc, enc.draw(self._rng, self.pool), seen)
         if not len(rows):
             return enc.params(enc.draw(self._rng, 1)[0])
-        if self.startup == "random" or self.known is None or not len(seen_params):
+        by_cost = self.startup == "cost" and self.costs is not None and bool(self.cost_features)
+        if self.startup == "random" or self.known is None or not (len(seen_params) or by_cost):
             return enc.params(rows[0])
         rows, used = rows[: self.priced], used[: self.priced]
-        lats = np.array([_finite(self.known(p)) for p in enc.points(used)], dtype=float)
+        lats = self._latencies(enc, used)
         if self.canonical is not None:
             # A twin computes what an evaluated cell computes: nothing new to learn from it.
             lats[repeats(self._views(enc, used), self._views(enc, seen))] = np.nan
         at = np.array([_finite(self.known(p)) for p in seen_params], dtype=float)
         ok, at = np.isfinite(lats), at[np.isfinite(at)]
-        if not ok.any() or not len(at):
-            return enc.params(rows[int(np.argmax(ok))])
+        if not ok.any():
+            return enc.params(rows[0])
         order = np.sort(lats[ok])  # the pool's latencies: their quantiles are the design's axis
         q, qs = ((np.searchsorted(order, v) + 0.5) / len(order) for v in (lats, at))
+        if by_cost:
+            # The prior of most networks' accuracy: it grows with what they compute (MACs, parameters; of the
+            # cell a point computes). Only the candidates no other computes more than at a latency no higher.
+            counts = np.log(np.clip(self._counts(enc, self._cells(enc, used)), 1e-12, None)).sum(axis=1)
+            ok &= np.isfinite(counts)
+            if ok.any():
+                idx = np.flatnonzero(ok)
+                best = front_mask(np.column_stack((counts[idx], lats[idx])), ACCURACY_LATENCY)
+                ok = np.zeros_like(ok)
+                ok[idx[best]] = True
+            if not len(at):  # the first point: the middle of the latency axis
+                return enc.params(rows[int(np.argmin(np.where(ok, np.abs(q - 0.5), np.inf)))])
+        if not ok.any() or not len(at):
+            return enc.params(rows[int(np.argmax(ok))])
         gap = np.where(ok, np.abs(q[:, None] - qs[None, :]).min(axis=1), -1.0)
         return enc.params(rows[int(np.argmax(gap))])
 

@@ -5,7 +5,8 @@ internal representation), NaN where the point does not use a parameter (a condit
 fails). The GP's ARD kernel `exp(-sum_j theta_j d_j)` takes such rows as they are: d_j is 1 where a categorical
 parameter differs, the squared difference of a numeric one's position in its (log) range, and 1 where one
 point uses a parameter and the other does not (0 where neither does: an unused parameter is a state of its
-own, not imputed); optionally log-latency is one more input, a squared-distance term with its own weight.
+own, not imputed); optionally log-latency, and the log of other quantities known before evaluation (MACs,
+parameters), are more inputs, each a squared-distance term with its own weight.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ NUMERIC_STEPS = (0.125, 0.25)
 # Bounds of log(theta): categorical (and latency) weights as tuned on NAS-Bench-201; a numeric input is a
 # squared distance in [0, 1], so a short length scale (0.1 of the range) needs theta ~ 50.
 CATEGORICAL_BOUNDS, NUMERIC_BOUNDS, NOISE_BOUNDS = (-5.0, 3.0), (-5.0, 5.0), (-9.0, 0.0)
+# Ridge penalty of the linear trend in the known inputs (`posterior`, standardised inputs and outputs): with
+# the first few results it shrinks the slope towards none.
+TREND_RIDGE = 1.0
 
 
 class Encoding:
@@ -163,14 +167,30 @@ def posterior(
     refit_every: int,
     lat: np.ndarray | None = None,
     lc: np.ndarray | None = None,
+    *,
+    trend: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean and sd of y at the candidates C (GP, mixed ARD kernel, fitted noise; X and C are model
-    inputs, `Encoding.inputs`); with the latencies `lat` of X and `lc` of C, log-latency is one more input."""
+    inputs, `Encoding.inputs`); with the latencies `lat` of X and `lc` of C, log-latency is one more input (given
+    as (n, k) columns of positive quantities known before evaluation, latency and costs, the log of each is one).
+    With `trend` (and those inputs), the GP models what a linear trend in them leaves (a ridge fit on their
+    standardised logs): the mean extrapolates along them where no point is near, instead of reverting to the
+    average."""
     m, s = float(y.mean()), float(y.std()) or 1.0
     z = (y - m) / s
+    base, fitted, r = np.zeros(len(C)), y, 1.0
+    if trend and lat is not None and lc is not None:
+        F, Fc = (_logs(v, len(at)) for v, at in ((lat, X), (lc, C)))
+        mu, sd = F.mean(axis=0), F.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        F, Fc = (F - mu) / sd, (Fc - mu) / sd
+        beta = np.linalg.solve(F.T @ F + TREND_RIDGE * np.eye(F.shape[1]), F.T @ z)
+        z, base = z - F @ beta, Fc @ beta
+        r = float(z.std()) or 1.0
+        z = fitted = z / r
     D, Ds = _distances(X, X, categorical, lat, lat), _distances(C, X, categorical, lc, lat)
     numeric = np.concatenate([~categorical, [False] * (D.shape[2] - len(categorical))])
-    hp = _hyperparameters(D, y, refit_every, numeric)
+    hp = _hyperparameters(D, fitted, refit_every, numeric)
     w = np.exp(hp[:-1])
     K = np.exp(-(D @ w))
     L = np.linalg.cholesky(K + (math.exp(hp[-1]) + 1e-8) * np.eye(len(z)))
@@ -178,7 +198,7 @@ def posterior(
     Ks = np.exp(-(Ds @ w))
     v = np.linalg.solve(L, Ks.T)
     var = np.clip(1.0 - (v * v).sum(0), 1e-12, None)
-    return m + s * (Ks @ a), s * np.sqrt(var)
+    return m + s * (base + r * (Ks @ a)), s * r * np.sqrt(var)
 
 
 def _distances(
@@ -190,16 +210,21 @@ def _distances(
 ) -> np.ndarray:
     """(len A, len B, d [+ 1]) per-input distances (module docstring): 1 where a categorical parameter differs,
     the squared difference of a numeric one's position, 1 where one point uses a parameter and the other does
-    not, 0 where neither does; with latencies, the squared difference of log-latency (its weight, fitted like
-    the others, sets the scale)."""
+    not, 0 where neither does; with latencies (a column each of known quantities: latency, costs), the squared
+    difference of the log of each (its weight, fitted like the others, sets the scale)."""
     na, nb = np.isnan(A)[:, None, :], np.isnan(B)[None, :, :]
     a, b = np.nan_to_num(A)[:, None, :], np.nan_to_num(B)[None, :, :]
     D = np.where(categorical, (a != b).astype(float), (a - b) ** 2)
     D = np.where(na | nb, np.where(na & nb, 0.0, 1.0), D)
     if la is None or lb is None:
         return D
-    za, zb = np.log(np.clip(la, 1e-12, None)), np.log(np.clip(lb, 1e-12, None))
-    return np.concatenate([D, ((za[:, None] - zb[None, :]) ** 2)[:, :, None]], axis=2)
+    za, zb = _logs(la, len(A)), _logs(lb, len(B))
+    return np.concatenate([D, (za[:, None, :] - zb[None, :, :]) ** 2], axis=2)
+
+
+def _logs(values: np.ndarray, n: int) -> np.ndarray:
+    """(n, k) logs of n points' known positive inputs, given as (n,) or (n, k)."""
+    return np.log(np.clip(np.asarray(values, dtype=float).reshape(n, -1), 1e-12, None))
 
 
 # Fitted kernel weights by the observations they were fitted on: the search builds a fresh sampler for every

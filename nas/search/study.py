@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.latency import LatencyConfig, device_fingerprint
-from nas.search.ehvi import Active, Known, KnownLatencyEHVI
+from nas.search.ehvi import Active, Costs, Known, KnownLatencyEHVI
 from nas.search.norepeat import NoRepeat
 from nas.search.objectives import ATTR, OBJECTIVES, directions
 from nas.space import CellDag
@@ -171,13 +171,14 @@ def make_sampler(
     *,
     seed: int | None,
     known: Known | None = None,
+    costs: Costs | None = None,
     active: Active | None = None,
     distributions: Mapping[str, optuna.distributions.BaseDistribution] | None = None,
     dag: CellDag | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The sampler `cfg` names (conf/sampler/*.yaml, or its checked `SamplerSettings`), seeded with `seed` unless
     the config sets one; `known`: a candidate's latency before it is evaluated (params -> latency or None), which
-    `ehvi` needs (also set later, `bind_latency`); `active` and `distributions`: the parameters the space uses of a
+    `ehvi` needs (also set later, `bind_latency`), and `costs` what it costs (params / MACs); `active` and `distributions`: the parameters the space uses of a
     full assignment and every parameter it may use (nas.search.space_rules), for `ehvi`'s conditional
     parameters; `dag`: the space's cell (nas.space.dag), which `ehvi` models by the function a cell computes
     unless `cell: false`."""
@@ -199,7 +200,12 @@ def make_sampler(
                 cell = settings.options.get("cell", True)
                 canonical = dag.canonical if cell and dag else None
                 sampler = cls(
-                    known, canonical=canonical, active=active, distributions=distributions, **kwargs
+                    known,
+                    costs=costs,
+                    canonical=canonical,
+                    active=active,
+                    distributions=distributions,
+                    **kwargs,
                 )
             else:
                 sampler = cls(**kwargs)
@@ -208,12 +214,15 @@ def make_sampler(
         raise ValueError(f"sampler {name!r} rejected its options {kwargs}: {e}") from None
 
 
-def bind_latency(sampler: optuna.samplers.BaseSampler, known: Known | None) -> None:
+def bind_latency(
+    sampler: optuna.samplers.BaseSampler, known: Known | None, costs: Costs | None = None
+) -> None:
     """Tell a sampler that uses a candidate's latency before evaluation (ehvi, also inside NoRepeat) its latency
-    oracle, once the search's evaluator exists; other samplers are left alone."""
+    oracle and its cost oracle (params / MACs), once the search's evaluator exists; other samplers are left
+    alone."""
     inner = sampler.inner if isinstance(sampler, NoRepeat) else sampler
     if isinstance(inner, KnownLatencyEHVI):
-        inner.known = known
+        inner.known, inner.costs = known, costs
 
 
 def make_pruner(

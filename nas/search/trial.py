@@ -144,9 +144,13 @@ class TrialRunner:
         # The worker's one sampler (`worker_sampler`: the study's, as the run loop opened it, else built here),
         # reseeded for each trial. sampler=ehvi is told a candidate's latency before it trains, priced as this
         # trial code would price it.
-        self.known = latency_oracle(plan, evaluator) if plan.sampler.knows_latency else None
+        self.known = self.costs = None
+        if plan.sampler.knows_latency:
+            render = candidate_render(plan, evaluator)
+            self.known = latency_oracle(plan, evaluator, render=render)
+            self.costs = cost_oracle(plan, evaluator, render=render)
         self.sampler = worker_sampler(plan) if sampler is None else sampler
-        bind_latency(self.sampler, self.known)
+        bind_latency(self.sampler, self.known, self.costs)
         study.sampler = self.sampler
 
     def run(self, trials: Sequence[FrozenTrial] | None = None) -> Outcome:
@@ -456,35 +460,66 @@ def _norm(v: Any) -> str:
 MEMO_SIZE = 100_000
 
 
-def latency_oracle(plan: SearchPlan, evaluator: Evaluator) -> Callable[[Mapping[str, Any]], float | None]:
+def latency_oracle(
+    plan: SearchPlan, evaluator: Evaluator, *, render: Render | None = None
+) -> Callable[[Mapping[str, Any]], float | None]:
     """params -> the latency objective of the network they render, or None when the trial would reject it
     (invalid draw or spec, a params / MACs constraint): the candidate rendered, costed and priced through
     `evaluator` as `TrialRunner` does before training, memoised per parameter set. A measured latency is
     predicted from the per-layer table instead (the sampler prices thousands of candidates), unless the
-    sampler's `measure` option asks for every candidate to be timed."""
+    sampler's `measure` option asks for every candidate to be timed. `render`: a `candidate_render` to share
+    (with `cost_oracle`: each candidate rendered and counted once)."""
     cfg = dict(plan.latency)
     if cfg.get("mode", "measured") == "measured" and not plan.sampler.measure:
         cfg["mode"] = "predicted"
+    rendered = render or candidate_render(plan, evaluator)
 
     @functools.lru_cache(maxsize=MEMO_SIZE)
     def price(key: str) -> float | None:
-        return _price(plan, evaluator, json.loads(key), cfg)
+        found = rendered(key)
+        if found is None:
+            return None
+        value, _ = evaluator.latency(found[0], cfg, costs=found[1])
+        return float(value)
 
     return lambda params: price(json.dumps(dict(params), sort_keys=True))
 
 
-def _price(
-    plan: SearchPlan, evaluator: Evaluator, params: dict[str, Any], cfg: dict[str, Any]
-) -> float | None:
-    try:
-        spec = plan.space.sample(optuna.trial.FixedTrial(params)).spec
-        _, deployed, cost = evaluator.cost(plan, spec)
-    except (SpecRejected, ValueError, KeyError):
-        return None
-    if plan.space.constraints.violations({"params": cost["params"], "macs": cost["macs"]}):
-        return None
-    value, _ = evaluator.latency(deployed, cfg, costs=cost)
-    return float(value)
+def cost_oracle(
+    plan: SearchPlan, evaluator: Evaluator, *, render: Render | None = None
+) -> Callable[[Mapping[str, Any]], dict[str, float] | None]:
+    """params -> what the network they render costs as the trial counts it before training (the deployed
+    network's `params` and `macs`, `Evaluator.cost`), or None when the trial would reject it; memoised. What
+    sampler=ehvi knows of a candidate besides its latency (its `cost_features`)."""
+    rendered = render or candidate_render(plan, evaluator)
+
+    def costs(params: Mapping[str, Any]) -> dict[str, float] | None:
+        found = rendered(json.dumps(dict(params), sort_keys=True))
+        return None if found is None else {k: float(found[1][k]) for k in ("params", "macs")}
+
+    return costs
+
+
+# (params as sorted JSON) -> (deployed spec, its counted costs), or None where the trial rejects the candidate.
+Render = Callable[[str], "tuple[dict[str, Any], dict[str, Any]] | None"]
+
+
+def candidate_render(plan: SearchPlan, evaluator: Evaluator) -> Render:
+    """A candidate rendered and costed through `evaluator` as `TrialRunner` does before training (None: an
+    invalid draw or spec, a params / MACs constraint it violates), memoised per parameter set."""
+
+    @functools.lru_cache(maxsize=MEMO_SIZE)
+    def render(key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        try:
+            spec = plan.space.sample(optuna.trial.FixedTrial(json.loads(key))).spec
+            _, deployed, cost = evaluator.cost(plan, spec)
+        except (SpecRejected, ValueError, KeyError):
+            return None
+        if plan.space.constraints.violations({"params": cost["params"], "macs": cost["macs"]}):
+            return None
+        return deployed, cost
+
+    return render
 
 
 def worker_sampler(plan: SearchPlan) -> optuna.samplers.BaseSampler:

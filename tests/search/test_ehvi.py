@@ -272,3 +272,86 @@ def test_a_disconnected_cells_twins_are_known_whatever_their_latency():
         sampler = KnownLatencyEHVI(latency, seed=seed, pool=200, canonical=dag.canonical)
         proposed.append(convs(sampler.sample_relative(study, study.ask(), dist)))
     assert min(proposed) > 0
+
+
+def test_the_cost_start_up_proposes_what_computes_the_most_for_its_latency():
+    # Three categorical knobs; latency and MACs disagree (the third knob costs latency and computes nothing),
+    # so most points compute less than another at a latency no higher.
+    space = {k: CategoricalDistribution([0, 1, 2, 3, 4]) for k in ("a", "b", "c")}
+    every = [dict(zip("abc", v, strict=True)) for v in itertools.product(range(5), repeat=3)]
+
+    def lat(p) -> float:
+        return 1.0 + p["a"] + 2.0 * p["b"] + 1.5 * p["c"]
+
+    def macs(p) -> float:
+        return 1e6 * (1 + p["a"]) * (1 + 3 * p["b"])
+
+    def draw_abc(trial) -> dict:
+        return {k: trial.suggest_categorical(k, [0, 1, 2, 3, 4]) for k in "abc"}
+
+    sampler = KnownLatencyEHVI(
+        lat, seed=0, n_startup_trials=6, pool=2000, distributions=space,
+        costs=lambda p: {"macs": macs(p), "params": 1.0}, cost_features=("macs",), startup="cost",
+    )  # fmt: skip
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    proposed = []
+    for _ in range(6):
+        trial = study.ask()
+        p = draw_abc(trial)
+        proposed.append(p)
+        study.tell(trial, [0.5, lat(p)])
+    for k, p in enumerate(proposed):  # each on the (MACs up, latency down) front of the points left
+        left = [q for q in every if q not in proposed[:k]]
+        assert not any(macs(q) >= macs(p) and lat(q) <= lat(p) and (macs(q), lat(q)) != (macs(p), lat(p))
+                       for q in left), (k, p)  # fmt: skip
+    spread = sorted(lat(p) for p in proposed)
+    assert spread[0] <= 3.0 and spread[-1] >= 9.0  # spread over the latency axis, not clustered
+
+
+def test_known_costs_are_model_inputs_whose_trend_extrapolates():
+    from nas.search.mixed import posterior
+
+    X, cat = np.zeros((4, 1)), np.array([True])  # one categorical parameter, the same for every point
+    f = np.array([1.0, 2.0, 4.0, 8.0])  # a known cost (e.g. MACs); log-error falls with its log
+    y = -0.5 * np.log(f)
+    at, fc = np.zeros((2, 1)), np.array([2.0, 64.0])
+    flat, _ = posterior(X, y, at, cat, 10, f, fc)
+    trend, sd = posterior(X, y, at, cat, 10, f, fc, trend=True)
+    assert trend[0] == pytest.approx(-0.5 * np.log(2.0), abs=0.05)
+    assert trend[1] < y.min() - 0.5 < flat[1]  # past the data the trend goes on; without it the mean returns
+    assert np.all(np.isfinite(sd)) and sd[1] > sd[0]
+
+
+def test_the_cost_oracle_counts_a_candidate_as_the_trial_does_once_with_the_latency(search_cfg):
+    from nas.search.evaluator import Evaluator
+    from nas.search.study import bind_latency, make_sampler
+    from nas.search.trial import candidate_render, cost_oracle, latency_oracle
+
+    class Counted(Evaluator):
+        calls = 0
+
+        def evaluate(self, trial, candidate, rung):
+            raise AssertionError("the oracles evaluate nothing")
+
+        def cost(self, plan, spec):
+            Counted.calls += 1
+            return super().cost(plan, spec)
+
+        def latency(self, deployed, cfg, *, costs=None):
+            return 1.5, {}
+
+    plan = SearchPlan.from_cfg(search_cfg("sampler=ehvi"))
+    evaluator = Counted()
+    render = candidate_render(plan, evaluator)
+    known, costs = latency_oracle(plan, evaluator, render=render), cost_oracle(plan, evaluator, render=render)
+    point = {"act": "relu", "width_0": 4, "width_1": 8, "pool": "avg"}
+    spec = plan.space.sample(optuna.trial.FixedTrial(point)).spec
+    assert costs(point) == {k: float(v) for k, v in plan.cost(spec)[2].items() if k in ("params", "macs")}
+    assert known(point) == 1.5 and Counted.calls == 1  # rendered and counted once for both
+    assert costs({k: v for k, v in point.items() if k != "pool"}) is None  # no point of the space
+    sampler = make_sampler(plan.sampler, seed=0)
+    bind_latency(sampler, known, costs)
+    assert sampler.known is known and sampler.costs is costs
+    assert sampler.cost_features == ("macs", "params") and sampler.startup == "cost"  # conf/sampler/ehvi.yaml
+    with pytest.raises(ValueError, match="cost_features is a list of macs, params"):
+        make_sampler({"name": "ehvi", "cost_features": "macs"}, seed=0)

@@ -265,7 +265,10 @@ def test_ehvi_inside_successive_halving_models_top_rung_results_and_never_repeat
     # rung (PRUNED) is not proposed again.
     cfg = cfg_for(
         tables, tmp_path, "sampler=ehvi", "sampler.n_startup_trials=3", "sampler.pool=50", "n_trials=14",
-        "scheduler=asha", "scheduler.epochs=[12,200]", "scheduler.eta=2", free_edges=4,
+        "scheduler=asha", "scheduler.epochs=[12,200]", "scheduler.eta=2",
+        # the latency design: the cost design's first cells (most compute first) leave fewer than 3 promoted to
+        # the top rung within 14 trials on these tables, so the model would never be asked
+        "sampler.startup=latency", free_edges=4,
     )  # fmt: skip
     proposals = []
     real = ehvi.KnownLatencyEHVI.sample_relative
