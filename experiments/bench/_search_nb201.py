@@ -20,12 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra import compose as hydra_compose
-from hydra import initialize_config_dir
-
-from experiments.bench.nb201 import BUDGETS, curves, format_table, load_results, plot, summary
+from experiments.bench.nb201 import BUDGETS, compose, curves, format_table, load_results, plot, summary
 from nas.claims import claim
-from nas.config import CONF_DIR, to_plain
 from nas.identity import identity_key
 from nas.search.loop import run_search
 from nas.tabular import nb201
@@ -40,27 +36,6 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="cifar10", choices=nb201.DATASETS)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--figure", type=Path, default=None, help="regret figure (default: <out>/regret.png)")
-
-
-def compose(
-    sampler: str, device: str, seed: int, *, dataset: str, n: int, out: Path, extra: Sequence[str]
-) -> dict:
-    """The search config of one run: the sampler's conf/sampler config seeded with `seed`, which is also
-    the training seed (so a 200-epoch accuracy is one seed's run per cell, as if each was trained once)."""
-    overrides = [
-        "space=nb201", "benchmark=nb201", f"benchmark.device={device}", f"benchmark.dataset={dataset}",
-        f"sampler={sampler}", f"seed={seed}", f"n_trials={n}", f"study_name=nb201-{device}-{sampler}-s{seed}",
-        # In memory: a journal file per run took 42 s of wall time for 200 trials, memory 4.7 s (its lock
-        # waits; loaded machine). A run is cached once finished, so only an unfinished run is redone.
-        "storage=memory", "logger=none", "html=false", "progress=false",
-        "reuse=study",  # a duplicate within a run reuses its result; runs never share one
-    ]  # fmt: skip
-    if dataset == "cifar100":
-        overrides.append("data=cifar100")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = to_plain(hydra_compose("search", overrides=[*overrides, *extra]))
-    cfg["export_dir"] = str(out / "exports")  # keep conf/model/exported for real searches
-    return cfg
 
 
 def sweep(

@@ -27,8 +27,11 @@ from typing import Any
 
 import numpy as np
 import optuna
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 
 from experiments.bench._nb201_samplers import KNOWN_LATENCY, LOG_LATENCY, SAMPLERS, build_sampler
+from nas.config import CONF_DIR, to_plain
 from nas.pareto import Problem, evaluations_to_reach
 from nas.stats import summarize, t_quantile
 from nas.tabular import nb201
@@ -88,11 +91,31 @@ def latency_oracle(table: nb201.Results, device: str) -> Callable[[Mapping[str, 
     return known
 
 
+def compose(
+    sampler: str, device: str, seed: int, *, dataset: str, n: int, out: Path, extra: Sequence[str]
+) -> dict:
+    """The search config of one run: the sampler's conf/sampler config seeded with `seed`, which is also
+    the training seed (so a 200-epoch accuracy is one seed's run per cell, as if each was trained once)."""
+    overrides = [
+        "space=nb201", "benchmark=nb201", f"benchmark.device={device}", f"benchmark.dataset={dataset}",
+        f"sampler={sampler}", f"seed={seed}", f"n_trials={n}", f"study_name=nb201-{device}-{sampler}-s{seed}",
+        # In memory: a journal file per run took 42 s of wall time for 200 trials, memory 4.7 s (its lock
+        # waits; loaded machine). A run is cached once finished, so only an unfinished run is redone.
+        "storage=memory", "logger=none", "html=false", "progress=false",
+        "reuse=study",  # a duplicate within a run reuses its result; runs never share one
+    ]  # fmt: skip
+    if dataset == "cifar100":
+        overrides.append("data=cifar100")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = to_plain(hydra_compose("search", overrides=[*overrides, *extra]))
+    cfg["export_dir"] = str(out / "exports")  # keep conf/model/exported for real searches
+    return cfg
+
+
 def cost_oracle(dataset: str) -> Callable[[Mapping[str, Any]], dict[str, float] | None]:
     """params (edge0..edge5 -> op) -> the network's params / MACs as a search counts them before evaluating
     (`nas.search.trial.cost_oracle` through the nb201 evaluator, the network sized for `dataset` as `bench
     search` sizes it): the same for every device, so one oracle serves a dataset's runs."""
-    from experiments.bench._search_nb201 import compose  # it imports this module
     from nas.search.evaluators import make_evaluator
     from nas.search.plan import SearchPlan
     from nas.search.trial import cost_oracle as search_cost_oracle
