@@ -23,14 +23,6 @@ TINY_DATA = [
 ]
 
 
-def pytest_collection_modifyitems(config, items):
-    """Files holding a slow test run first (a stable sort, so the rest keep their order). With pytest-xdist
-    handing out one file at a time (pyproject's addopts), the longest work starts early and the workers finish
-    together, instead of one worker running a long file alone at the end."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
-
-
 @pytest.fixture
 def compose():
     """compose(config_name, overrides) -> plain dict, from the project's conf/ with Hydra's compose API."""

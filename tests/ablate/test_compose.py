@@ -116,7 +116,6 @@ def explained_paths(baseline_raw, overrides):
     return roots
 
 
-@pytest.mark.slow
 def test_variants_differ_from_the_baseline_by_exactly_their_overrides(compose, suite):
     base_cfg = compose(SHARED)
     base_plain = plain(base_cfg)

@@ -36,7 +36,6 @@ def sweep(tmp_path_factory):
     return root, proc.stdout
 
 
-@pytest.mark.slow
 def test_sweep_gives_one_table_and_trains_the_baseline_once(sweep):
     root, out = sweep
     sweep_dir = root / "multirun"

@@ -21,7 +21,6 @@ def test_bad_methods_and_budgets_fail_before_compute():
             fronts.parse(argv)
 
 
-@pytest.mark.slow
 def test_three_methods_searched_then_scored_at_the_reference_then_resumed(tmp_path, monkeypatch):
     fits: list[str] = []
     real = nas.fit.fit

@@ -38,7 +38,6 @@ def test_architectures_are_spread_and_the_second_seeds_too():
     assert calibrate.top_overlap([3, 2, 1, 0], [3, 2, 0, 1]) == pytest.approx(2 / 3)
 
 
-@pytest.mark.slow
 def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_is_calibrated(
     tmp_path, monkeypatch, capsys
 ):
@@ -126,7 +125,6 @@ def test_a_calibration_cut_short_says_in_its_file_what_it_holds_and_each_run_how
     assert "status" not in json.loads(cal.read_text())  # complete: nothing left to say
 
 
-@pytest.mark.slow
 def test_two_workers_share_one_calibration_file_and_train_every_run_once(tmp_path, monkeypatch):
     import multiprocessing
 
@@ -167,7 +165,6 @@ def test_a_dry_run_trains_nothing_writes_nothing_and_says_so(tmp_path, monkeypat
     assert "dry run, nothing written" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_a_changed_space_extends_the_file_and_a_rerun_adds_nothing_more(tmp_path, monkeypatch):
     fits: list[str] = []
     real = nas.fit.fit

@@ -167,7 +167,6 @@ def finished(data_dir):
     return {case: (proc.communicate(timeout=600)[0], proc.returncode) for case, proc in procs.items()}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("case", "argv", "message"), CASES, ids=[c[0] for c in CASES])
 def test_each_command_refuses_bad_input_with_one_message_and_no_traceback(finished, case, argv, message):
     text, status = finished[case]

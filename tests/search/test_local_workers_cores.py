@@ -11,7 +11,6 @@ from nas.search.plan import SearchPlan
 from nas.search.trial import WORKER_ATTR
 
 
-@pytest.mark.slow
 def test_two_workers_share_the_trials_and_the_report_holds_them_all(search_cfg, tmp_path, capsys):
     study_dir = tmp_path / "study"
     # Trials of a few seconds each (60 epochs of 96 images): the child process needs seconds to import torch.

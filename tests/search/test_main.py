@@ -102,7 +102,6 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.slow
 def test_a_search_logged_to_a_file_prints_counted_trial_lines_and_a_refused_run_leaves_the_study_alone(tmp_path):
     args = tiny_search_args(tmp_path)
     run = search(tmp_path, *args)  # stdout and stderr are pipes, as under nohup or SLURM

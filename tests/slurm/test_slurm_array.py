@@ -17,8 +17,6 @@ from optuna.trial import TrialState
 from tests.scale.conftest import fork_cli
 from tests.tiny import tiny_space
 
-pytestmark = pytest.mark.slow  # a one-node cluster, jobs of real trainings: tens of seconds a test
-
 SPACE = tiny_space("slurm_tiny", max_width=32, description="two conv stages, for the SLURM tests")
 # A few hundred 16 px images, latency by MAC count: seconds per trial, most of a job is its imports.
 TINY = [
