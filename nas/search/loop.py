@@ -43,7 +43,7 @@ from nas.search.study import (
     study_identity,
 )
 from nas.search.trial import TrialRunner, worker_sampler
-from nas.search.workers import budget, can_wait, fail_lost, poll_seconds
+from nas.search.workers import budget, can_wait, fail_lost, job_threads, poll_seconds
 
 # Library warnings repeated every trial that say nothing about the search (torch / Lightning internals,
 # Optuna's importance estimator on few trials).
@@ -99,6 +99,7 @@ def run_search(
     `on_start` is called once every check has passed and the study is open, before the first trial: the
     command line records itself there (.hydra/), so a refused run leaves an existing study's folder as it was."""
     plan = SearchPlan.from_cfg(cfg)
+    job_threads()  # a SLURM job trains on the CPUs it asked for
     with quiet():
         return _run(plan, Path(study_dir), echo or tqdm.write, on_start, cfg)
 

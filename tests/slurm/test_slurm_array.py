@@ -115,6 +115,8 @@ def test_the_readme_recipe_runs_two_array_jobs_on_one_study_and_the_report_sees_
     assert sum("study sl2 (new)" in text for text in logs.values()) >= 1
     tasks = [t.user_attrs["worker"].get("slurm_array_task") for t in sorted(done, key=lambda t: t.number)]
     assert set(tasks) <= {"0", "1"}, tasks  # the array's jobs ran every trial
+    # Each job trained on the one CPU it asked for (cpus_per_task=1), not one thread per core of the node.
+    assert {t.user_attrs["worker"]["threads"] for t in done} == {1}
     # The launcher returns once each job wrote its result; the jobs' processes then exit within seconds.
     deadline = time.monotonic() + 60
     while slurm.squeue() and time.monotonic() < deadline:
@@ -129,7 +131,7 @@ def test_the_readme_recipe_runs_two_array_jobs_on_one_study_and_the_report_sees_
 
 
 def test_a_job_cancelled_mid_trial_has_its_trial_run_again_and_the_study_completes(slurm, tmp_path):
-    # Twelve epochs on more images: a trial trains for about 10 s (2 cores, two jobs). A pruner that never
+    # Twelve epochs on more images: a trial trains for a few seconds (one thread a job). A pruner that never
     # prunes (more start-up trials than the study has; Optuna prunes single-objective studies only) makes
     # each epoch's accuracy reach the storage, so the job is cancelled while its trial is seen training, not
     # during the bookkeeping after its last epoch (SIGTERM there lets the trial complete, by design: CI once
@@ -164,7 +166,7 @@ def test_a_job_cancelled_mid_trial_has_its_trial_run_again_and_the_study_complet
     assert cancel.returncode == 0 and not cancel.stderr, cancel.stderr
     code = launcher.wait(timeout=240)
     # The launcher exits as soon as it sees the cancelled job; the other job goes on with the study (two
-    # more trials of ~10 s each on a quiet machine; minutes when the machine is shared).
+    # more trials of a few seconds each on a quiet machine; minutes when the machine is shared).
     deadline = time.monotonic() + 600
     while slurm.squeue() and time.monotonic() < deadline:
         time.sleep(0.5)
