@@ -126,9 +126,9 @@ def _spent(study_dir: Path) -> dict[str, Any]:
     return {"wall_s": recorded, "trained": trained}
 
 
-def run_method(args: argparse.Namespace, method: str) -> list[dict[str, Any]]:
-    """Search with `method` until its trials have used the budget; its front (spec, latency, accuracy)."""
-    cfg = compose(args, method)
+def run_method(args: argparse.Namespace, method: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Search with `method` (its config `cfg`, from `compose`) until its trials have used the budget; its front
+    (spec, latency, accuracy)."""
     study_dir = args.out / method
     left = args.minutes * 60 - spent_seconds(study_dir)
     if args.no_search and (left > 0 or not (study_dir / "front.json").exists()):
@@ -156,9 +156,8 @@ def run_method(args: argparse.Namespace, method: str) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(list(argv or []))
-    for m in args.method_list:
-        compose(args, m)  # every config checked before anything trains
-    fronts = {m: run_method(args, m) for m in args.method_list}
+    cfgs = {m: compose(args, m) for m in args.method_list}  # every config checked before anything trains
+    fronts = {m: run_method(args, m, cfgs[m]) for m in args.method_list}
     # The reference accuracy of every front architecture, through the calibration's runs (shared cache).
     cal_argv = ["--space", args.space, "--data", args.data, "--reference", args.reference,
                 *(["--calibration", args.calibration] if args.calibration else []), *args.overrides]  # fmt: skip

@@ -30,6 +30,7 @@ def test_three_methods_searched_then_scored_at_the_reference_then_resumed(tmp_pa
         "--minutes", "0.05", "--latency", "macs", "--reference", "1:1.0", "--calibration", str(cal),
         "--out", str(tmp_path / "out"), "--data", "synthetic", "data.train_size=64", "data.test_size=32",
         "data.image_size=16", "data.batch_size=16", "data.val_size=32", "chance_alpha=null", "fidelity.fraction=1.0",
+        "workers=1",  # one process a search: the local workers have their own tests (tests/scale)
     ]  # fmt: skip
     assert fronts.main(argv) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
