@@ -8,8 +8,10 @@ import pytest
 import torch
 
 os.environ.setdefault("WANDB_MODE", "offline")
-# Test tensors are tiny: one intra-op thread is faster than two fighting over a shared 2-core machine.
+# Test tensors are tiny: one intra-op thread is faster than two fighting over a shared 2-core machine. The
+# commands the tests start inherit it (OMP_NUM_THREADS), as the suite runs one worker per core.
 torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 # Small, fast synthetic data for end-to-end tests (a few hundred 16 px images).

@@ -66,8 +66,8 @@ class SlurmCluster:
         self.root = root
         self.conf = root / "slurm.conf"
         # bin/sacct: the cluster has no accounting daemon; the shim answers submitit from slurmctld
-        self.env = {
-            **os.environ,
+        self.env = {  # without the suite's OMP_NUM_THREADS: the jobs must take their threads from SLURM
+            **{k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"},
             "SLURM_CONF": str(self.conf),
             "PATH": f"{root / 'bin'}:{os.environ['PATH']}",
         }
