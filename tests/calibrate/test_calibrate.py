@@ -47,7 +47,7 @@ def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_
     cal = tmp_path / "cal" / "resnet_like-synthetic.json"
     cal.parent.mkdir()
     argv = [
-        "--archs", "4", "--draws", "40", "--data", "synthetic", "--reference", "2:1.0", "--fidelities", "1:0.5",
+        "--archs", "4", "--draws", "16", "--data", "synthetic", "--reference", "2:1.0", "--fidelities", "1:0.5",
         "1:1:8,data.batch_size=32", "--bootstrap", "100", "--calibration", str(cal), "--out", str(tmp_path / "o"),
         "data.train_size=64", "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
     ]  # fmt: skip
@@ -93,7 +93,7 @@ def test_a_tiny_calibration_resumes_from_its_file_and_a_search_at_that_fidelity_
 def tiny_argv(cal, out) -> list[str]:
     """A 10-run calibration on tiny synthetic data: 4 architectures, 2 second seeds, one candidate."""
     return [
-        "--archs", "4", "--draws", "40", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5",
+        "--archs", "4", "--draws", "16", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5",
         "--bootstrap", "50", "--calibration", str(cal), "--out", str(out), "data.train_size=64",
         "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
     ]  # fmt: skip
@@ -171,7 +171,7 @@ def test_a_changed_space_extends_the_file_and_a_rerun_adds_nothing_more(tmp_path
     monkeypatch.setattr(nas.fit, "fit", lambda cfg, **kw: fits.append(cfg["name"]) or real(cfg, **kw))
     cal = tmp_path / "resnet_like-synthetic.json"
     common = [
-        "--draws", "60", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5", "--seeded", "0",
+        "--draws", "16", "--data", "synthetic", "--reference", "1:1.0", "--fidelities", "1:0.5", "--seeded", "0",
         "--bootstrap", "50", "--calibration", str(cal), "--out", str(tmp_path / "o"), "data.train_size=64",
         "data.test_size=32", "data.image_size=16", "data.batch_size=16", "data.val_size=32",
     ]  # fmt: skip
