@@ -90,7 +90,7 @@ def compose(args: argparse.Namespace, method: str) -> dict[str, Any]:
     """The search config of one method (n_trials large: the time budget stops it)."""
     overrides = [
         f"space={args.space}", f"data={args.data}", f"seed={args.seed}", f"latency.mode={args.latency}",
-        f"study_name=fronts-{args.space}-{method}", "n_trials=100000", "logger=none", "html=false",
+        f"study_name=fronts-{args.space}-{method}", "n_trials=100000", "logger=none", "html=false", "onnx=false",
         "progress=false", "baselines.enabled=false", *METHODS[method], *args.overrides,
     ]  # fmt: skip
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

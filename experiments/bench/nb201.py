@@ -101,7 +101,7 @@ def compose(
         f"sampler={sampler}", f"seed={seed}", f"n_trials={n}", f"study_name=nb201-{device}-{sampler}-s{seed}",
         # In memory: a journal file per run took 42 s of wall time for 200 trials, memory 4.7 s (its lock
         # waits; loaded machine). A run is cached once finished, so only an unfinished run is redone.
-        "storage=memory", "logger=none", "html=false", "progress=false",
+        "storage=memory", "logger=none", "html=false", "onnx=false", "progress=false",
         "reuse=study",  # a duplicate within a run reuses its result; runs never share one
     ]  # fmt: skip
     if dataset == "cifar100":

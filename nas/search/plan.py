@@ -52,6 +52,7 @@ SEARCH_KEYS = (
     "retrain",
     "export_dir",
     "html",
+    "onnx",
     "progress",
     "reuse",
     "worker",
@@ -186,6 +187,7 @@ class SearchPlan:
     retrain_epochs: int | None = None
     export_dir: Path | None = None
     html: bool = True
+    onnx: bool = True  # each exported front network also as ONNX (checked in ONNX Runtime)
     progress: bool = True
     reuse: str = "study"
     scheduler: SchedulerOptions = SchedulerOptions("single", (1,))  # replaced by from_cfg's
@@ -327,6 +329,7 @@ class SearchPlan:
             retrain_epochs=retrain_epochs,
             export_dir=Path(cfg["export_dir"]) if cfg.get("export_dir") else None,
             html=bool(cfg.get("html", True)),
+            onnx=bool(cfg.get("onnx", True)),
             progress=bool(cfg.get("progress", True)),
             reuse=_choice(cfg.get("reuse", "study"), "reuse", REUSE),
             scheduler=scheduler,

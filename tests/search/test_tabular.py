@@ -58,7 +58,7 @@ def cfg_for(tables, tmp_path, *overrides: str, free_edges: int = 2) -> dict:
     from nas.config import CONF_DIR, to_plain
 
     base = ["benchmark=nb201", f"benchmark.data_dir={tables}", f"benchmark.pickle_dir={tables}",
-            "logger=none", "progress=false", "html=false", "sampler=random", "n_trials=10"]  # fmt: skip
+            "logger=none", "progress=false", "html=false", "onnx=false", "sampler=random", "n_trials=10"]  # fmt: skip
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = to_plain(compose("search", overrides=[*base, *overrides]))
     cfg["space"] = space(free_edges)

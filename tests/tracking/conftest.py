@@ -29,6 +29,7 @@ def tiny_search(tmp_path_factory):
     cfg["study_name"] = "tiny"
     cfg["latency"]["cache"] = str(root / "latency.sqlite")
     cfg["export_dir"] = str(root / "exported")
+    cfg["onnx"] = True  # the summary run's front artifact holds the ONNX files
     # a careless user: a secret field and a URL with a password inside the logged config
     cfg["logger"]["api_key"] = API_KEY
     cfg["logger"]["notes"] = f"mirror at https://nas:{PASSWORD}@mirror.example/runs"

@@ -60,6 +60,7 @@ def export_front(
     latency_unit: str = "",
     input_size: int | None = None,
     checkpoints: Mapping[int, Path] | None = None,
+    onnx: bool = True,
 ) -> list[dict[str, Any]]:
     """Write every front architecture as a conf/model-style YAML into each of `dirs`, and as ONNX beside it.
 
@@ -68,7 +69,8 @@ def export_front(
     `trial_checkpoints`): the ONNX file holds those trained weights when the file exists (<name>.onnx),
     else the network's initial weights (<name>.init.onnx, said in the YAML header and the record). Each ONNX
     file was run in ONNX Runtime and matched PyTorch's outputs on a batch (`nas.latency.export_model`); an
-    architecture that does not export is recorded with the error, the YAML is still written.
+    architecture that does not export is recorded with the error, the YAML is still written. `onnx=False`: the
+    YAMLs only (their header says so).
 
     Earlier exports of this study that are no longer on the front are removed, so a folder always holds
     exactly the current front. Returns [{trial, name, paths, onnx: {paths, weights, ...} or {error}}].
@@ -90,7 +92,11 @@ def export_front(
             num_classes=int(data["num_classes"]),
             input_size=int(input_size or data["image_size"]),
         )
-        onnx = _write_onnx(spec, name, dirs, (checkpoints or {}).get(r["trial"]))
+        record = (
+            _write_onnx(spec, name, dirs, (checkpoints or {}).get(r["trial"]))
+            if onnx
+            else {"error": "onnx=false"}
+        )
         lat = r.get("latency")
         header = [
             f"# Exported by nas.search from study {study_name!r}, trial {r['trial']} (space {space.name!r}).",
@@ -102,7 +108,7 @@ def export_front(
             f"# Train it: python -m experiments.train model=exported/{name}",
             # what start.known reads back to enqueue this architecture in a new study of the same space
             f"{PARAMS_LINE} (space '{space.name}'): {json.dumps(r.get('params') or {}, sort_keys=True)}",
-            f"# ONNX: {_onnx_line(onnx)}",
+            f"# ONNX: {_onnx_line(record)}",
         ]
         text = (
             "\n".join(header) + "\n" + yaml.safe_dump(_plain(spec), sort_keys=False, default_flow_style=None)
@@ -112,7 +118,7 @@ def export_front(
             p = d / f"{name}.yaml"
             p.write_text(text)
             paths.append(p)
-        out.append({"trial": r["trial"], "name": name, "paths": [str(p) for p in paths], "onnx": onnx})
+        out.append({"trial": r["trial"], "name": name, "paths": [str(p) for p in paths], "onnx": record})
     return out
 
 

@@ -141,6 +141,7 @@ def write_report(
         latency_unit=unit,
         input_size=plan.full["data"].get("image_size"),
         checkpoints=trial_checkpoints(trials),
+        onnx=plan.onnx,
     )
     configs = {e["trial"]: e["paths"][0] for e in exports}
     front_rows = [{**r, "config": configs.get(r["trial"])} for r in front]

@@ -23,7 +23,7 @@ def onnx_outputs(path: str, x: torch.Tensor) -> np.ndarray:
 
 def test_front_onnx_files_hold_the_trained_weights_and_match_pytorch(search_cfg, tmp_path):
     study_dir = tmp_path / "study"
-    cfg = search_cfg("n_trials=2")
+    cfg = search_cfg("n_trials=2", "onnx=true")
     result = run_search(cfg, study_dir=study_dir)
     assert result.exports and len(result.exports) == len(result.front)
     x = torch.randn(5, 3, 8, 8, generator=torch.Generator().manual_seed(1))  # batch 5: the batch is dynamic
@@ -66,6 +66,14 @@ def test_front_onnx_files_hold_the_trained_weights_and_match_pytorch(search_cfg,
     assert not any(Path(p).exists() for p in first["onnx"]["paths"])
     assert onnx_outputs(redo["onnx"]["paths"][0], x).shape == (5, 10)
     assert "random-init weights" in open(redo["paths"][0]).read()
+
+    # onnx=false (benchmarks of many look-up runs): the front's YAMLs alone, and the last ONNX files removed.
+    yaml_only = run_search({**cfg, "onnx": False}, study_dir=study_dir)
+    assert [e["paths"] for e in yaml_only.exports] == [e["paths"] for e in again.exports]
+    for export in yaml_only.exports:
+        assert export["onnx"] == {"error": "onnx=false"}
+        assert "# ONNX: not exported (onnx=false)" in open(export["paths"][0]).read()
+    assert not any(Path(p).exists() for e in again.exports for p in e["onnx"]["paths"])
 
 
 def _trials(study_dir: Path) -> list[optuna.trial.FrozenTrial]:
