@@ -233,10 +233,12 @@ def _worker_main(cfg: dict, study_dir: str, setup: Callable[[], None] | None, lo
 _STARTED: list = []
 
 
-def _cli_main(argv: list[str], log: str) -> None:
+def _cli_main(argv: list[str], log: str, cwd: str | None = None) -> None:
     """A forked `python -m nas.search <argv>`: the command line's code path without paying the imports again."""
     code = 0
     try:
+        if cwd is not None:
+            os.chdir(cwd)
         sys.stdout = sys.stderr = open(log, "a", buffering=1)  # noqa: SIM115
         sys.argv = ["nas.search", *argv]
         import runpy
@@ -253,9 +255,12 @@ def _cli_main(argv: list[str], log: str) -> None:
         os._exit(code)
 
 
-def fork_cli(argv: list[str], log: Path):
-    """Start `python -m nas.search <argv>` as a forked process."""
-    proc = multiprocessing.get_context("fork").Process(target=_cli_main, args=(argv, str(log)), daemon=True)
+def fork_cli(argv: list[str], log: Path, cwd: Path | None = None):
+    """Start `python -m nas.search <argv>` as a forked process (in `cwd`, default this one's); its stdout and
+    stderr go to `log`."""
+    proc = multiprocessing.get_context("fork").Process(
+        target=_cli_main, args=(argv, str(log), None if cwd is None else str(cwd)), daemon=True
+    )
     proc.start()
     _STARTED.append(proc)
     return proc

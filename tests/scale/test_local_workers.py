@@ -20,6 +20,7 @@ from tests.scale.conftest import (
     SPACE,
     blocking_fit,
     counted,
+    fork_cli,
     fork_worker,
     kill9,
     load,
@@ -119,6 +120,15 @@ def test_an_ablation_killed_mid_arm_trains_only_the_missing_runs_on_rerun(tmp_pa
     assert len(list(cache.glob("*/seed*.json"))) == 4
 
 
+def _forked(argv: list[str], cwd: Path) -> str:
+    """`python -m nas.search <argv>` in `cwd`, forked from this process (its imports paid once); its output."""
+    log = cwd / f"forked-{len(list(cwd.glob('forked-*.log')))}.log"
+    proc = fork_cli(argv, log, cwd=cwd)
+    proc.join(540)
+    assert proc.exitcode == 0, f"{argv}\n{log.read_text()[-3000:]}"
+    return log.read_text()
+
+
 def _search(argv: list[str], cwd: Path) -> str:
     """`python -m nas.search <argv>` as a user types it, in `cwd`; its output (the command must succeed)."""
     env = {
@@ -131,7 +141,7 @@ def _search(argv: list[str], cwd: Path) -> str:
     return proc.stdout + proc.stderr
 
 
-@pytest.mark.slow  # three commands of ~10 s of imports each, two of them starting two workers
+@pytest.mark.slow  # three commands (the first as typed, the others forked), two of them starting two workers
 def test_the_local_launcher_recipe_keeps_one_study_that_resumes_and_the_report_run_sees_all(tmp_path):
     (tmp_path / "conf" / "space").mkdir(parents=True)
     (tmp_path / "conf" / "space" / "scale_tiny.yaml").write_text(yaml.safe_dump(SPACE))
@@ -145,12 +155,12 @@ def test_the_local_launcher_recipe_keeps_one_study_that_resumes_and_the_report_r
     assert journal.is_file() and not list((tmp_path / "multirun").rglob("journal.log"))
     assert len(counted(load(JournalStorage(JournalFileBackend(str(journal))), "rn"))) == 2
 
-    _search([*sweep, *common, "n_trials=4"], tmp_path)  # submitted again: the same study, two more trials
+    _forked([*sweep, *common, "n_trials=4"], tmp_path)  # submitted again: the same study, two more trials
     study = load(JournalStorage(JournalFileBackend(str(journal))), "rn")
     assert len(counted(study)) == 4 and not list((tmp_path / "multirun").rglob("journal.log"))
     assert len({t.user_attrs["worker"]["pid"] for t in counted(study)}) >= 2  # workers of both sweeps
 
-    out = _search([*common, "n_trials=4"], tmp_path)  # the follow-up report run, without -m
+    out = _forked([*common, "n_trials=4"], tmp_path)  # the follow-up report run, without -m
     summary = json.loads((study_dir / "summary.json").read_text())
     assert summary["n_trials"] == 4 and "journal.log" in out
     assert (

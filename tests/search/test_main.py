@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from nas.search.__main__ import _normalise_line, main
+from tests.scale.conftest import fork_cli
 from tests.search.conftest import OVERRIDES, TINY_SPACE
 
 REQUIRED = {"resnet_like", "resnext_like", "inception_like", "separable_like", "densenet_like", "regnet"}
@@ -102,7 +103,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_search_logged_to_a_file_prints_counted_trial_lines_and_a_refused_run_leaves_the_study_alone(tmp_path):
+def test_a_search_logged_to_a_file_prints_counted_trial_lines_and_a_refused_run_leaves_the_study_alone(
+    tmp_path, monkeypatch
+):
     args = tiny_search_args(tmp_path)
     run = search(tmp_path, *args)  # stdout and stderr are pipes, as under nohup or SLURM
     assert run.returncode == 0, run.stderr
@@ -115,9 +118,17 @@ def test_a_search_logged_to_a_file_prints_counted_trial_lines_and_a_refused_run_
     assert "space=tiny" in record and "n_trials=2" in record
     before = snapshot(study)
     # refused by the plan (a bad value), then by the study (another fidelity than the one it was created with)
-    for bad, message in (("n_trials=abc", "n_trials must be an integer"), ("fidelity.epochs=2", "epochs")):
-        refused = search(tmp_path, *args, bad)
-        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    # (forked from this process, the command's code path without its imports again; output to a log)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    for i, (bad, message) in enumerate(
+        (("n_trials=abc", "n_trials must be an integer"), ("fidelity.epochs=2", "epochs"))
+    ):
+        log = tmp_path / f"refused-{i}.log"
+        refused = fork_cli([*args, bad], log, cwd=tmp_path)
+        refused.join(300)
+        text = log.read_text()
+        assert refused.exitcode == 2 and message in text and "Traceback" not in text, text
         assert snapshot(study) == before  # .hydra/ still records the command that made the study
 
 
