@@ -14,10 +14,25 @@ calibrated. Resumable, and split between processes: one per core started alike s
 - nas.calibrate.__main__: the command.
 """
 
-from nas.calibrate.agreement import CEILING_SHARE, RHO_BAR, summarise, top_overlap
-from nas.calibrate.archs import added_archs, pick_archs, seeded, spread_by
-from nas.calibrate.options import compose_plan, label, parse, parse_fidelity
-from nas.calibrate.runs import calibrate
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> its module: loaded on first use, so `nas-calibrate --help` does not load the training stack
+_HOMES = {
+    "CEILING_SHARE": "agreement", "RHO_BAR": "agreement", "summarise": "agreement", "top_overlap": "agreement",
+    "added_archs": "archs", "pick_archs": "archs", "seeded": "archs", "spread_by": "archs",
+    "compose_plan": "options", "label": "options", "parse": "options", "parse_fidelity": "options",
+    "calibrate": "runs",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'nas.calibrate' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"nas.calibrate.{_HOMES[name]}"), name)
+
 
 __all__ = [
     "CEILING_SHARE",

@@ -7,7 +7,6 @@ import shlex
 import sys
 
 from nas.calibrate.options import parse
-from nas.calibrate.runs import calibrate
 from nas.cli import user_errors
 
 
@@ -15,7 +14,10 @@ from nas.cli import user_errors
 def main(argv: list[str] | None = None) -> int:
     """The command: parse `argv` (default the process's arguments), calibrate, 0."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    calibrate(parse(argv), command=shlex.join(["python", "-m", "nas.calibrate", *argv]))
+    args = parse(argv)  # --help answers here, before the training stack loads
+    from nas.calibrate.runs import calibrate
+
+    calibrate(args, command=shlex.join(["python", "-m", "nas.calibrate", *argv]))
     return 0
 
 

@@ -4,11 +4,12 @@ the search plan of one fidelity."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nas import runfile
 from nas.cli import parse_args
-from nas.search.plan import SearchPlan
+
+if TYPE_CHECKING:  # the training stack loads with the first plan, not for --help
+    from nas.search.plan import SearchPlan
 
 DESCRIPTION = """\
 Calibrate a search fidelity against a reference training (or: python -m nas.calibrate).
@@ -124,6 +125,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def compose_plan(args: argparse.Namespace, fid: dict[str, Any], seed: int = 0) -> SearchPlan:
     """The search plan of one fidelity and training seed: conf/search.yaml with the fidelity, the common
     overrides and the fidelity's own."""
+    from nas import runfile
+
     return runfile.compose_plan([
         f"space={args.space}", f"data={args.data}", f"fidelity.epochs={fid['epochs']}",
         f"fidelity.fraction={fid['fraction']}", f"latency.mode={args.latency}", f"seed={seed}",

@@ -19,13 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nas.cli import parse_args
-from nas.runfile import compose_plan, machine, stamp
 from nas.space import list_spaces, load_space
 from nas.surrogate import front
-from nas.surrogate.build import build
 from nas.surrogate.model import REGRESSORS, Surrogate
 from nas.surrogate.options import data_file, front_file, model_file
 from nas.surrogate.validate import fit_file, table
+
+# nas.runfile and nas.surrogate.build load the training stack (Lightning: seconds): imported by the commands
+# that train or compose a plan, not for --help or a refused option.
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -97,6 +98,9 @@ def _known(space: str) -> None:
 
 def run_build(args: argparse.Namespace, command: str) -> None:
     """The build command: train what the data file lacks."""
+    from nas.runfile import compose_plan
+    from nas.surrogate.build import build
+
     _known(args.space)
     plans = [compose_plan([f"space={args.space}", f"data={args.data}", f"seed={seed}", *args.overrides])
              for seed in (0, 1)]  # fmt: skip
@@ -107,6 +111,8 @@ def run_build(args: argparse.Namespace, command: str) -> None:
 
 def run_fit(args: argparse.Namespace, command: str) -> None:
     """The fit command: the comparison table, then the model file."""
+    from nas.runfile import machine
+
     space = load_space(args.space)
     path = Path(args.file) if args.file else data_file(space.name, args.data)
     surrogate, scores, ceiling = fit_file(space, path, models=args.compare, model=args.model, k=args.folds,
@@ -119,6 +125,8 @@ def run_fit(args: argparse.Namespace, command: str) -> None:
 
 def run_front(args: argparse.Namespace, command: str) -> None:
     """The front command: the approximations, how close they come, then the front file."""
+    from nas.runfile import compose_plan, stamp
+
     _known(args.space)
     path = Path(args.file) if args.file else data_file(args.space, args.data)
     if not model_file(path).is_file():

@@ -27,16 +27,18 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nas.pareto import ACCURACY_LATENCY, front_mask, hypervolume
-from nas.search.plan import SearchPlan
 from nas.space import Space, SpecRejected
 from nas.space.params import RandomSuggester
 from nas.surrogate.model import Surrogate, regressor
 from nas.surrogate.validate import folds
+
+if TYPE_CHECKING:  # a plan is handed in: the training stack is not loaded for `nas-surrogate --help`
+    from nas.search.plan import SearchPlan
 
 SLACK = 3.0  # standard deviations of the screen's errors a draw is given
 MODES = ("macs", "params")  # latency objectives the front can count exactly for thousands of networks
