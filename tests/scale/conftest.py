@@ -233,17 +233,24 @@ def _worker_main(cfg: dict, study_dir: str, setup: Callable[[], None] | None, lo
 _STARTED: list = []
 
 
-def _cli_main(argv: list[str], log: str, cwd: str | None = None) -> None:
-    """A forked `python -m nas.search <argv>`: the command line's code path without paying the imports again."""
+def _cli_main(
+    argv: list[str], log: str, cwd: str | None, module: str, env: dict[str, str | None] | None
+) -> None:
+    """A forked `python -m <module> <argv>`: the command line's code path without paying the imports again."""
     code = 0
     try:
         if cwd is not None:
             os.chdir(cwd)
+        for key, value in (env or {}).items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         sys.stdout = sys.stderr = open(log, "a", buffering=1)  # noqa: SIM115
-        sys.argv = ["nas.search", *argv]
+        sys.argv = [module, *argv]
         import runpy
 
-        runpy.run_module("nas.search", run_name="__main__", alter_sys=True)  # what `python -m` does
+        runpy.run_module(module, run_name="__main__", alter_sys=True)  # what `python -m` does
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException:  # noqa: BLE001
@@ -255,11 +262,19 @@ def _cli_main(argv: list[str], log: str, cwd: str | None = None) -> None:
         os._exit(code)
 
 
-def fork_cli(argv: list[str], log: Path, cwd: Path | None = None):
-    """Start `python -m nas.search <argv>` as a forked process (in `cwd`, default this one's); its stdout and
-    stderr go to `log`."""
+def fork_cli(
+    argv: list[str],
+    log: Path,
+    cwd: Path | None = None,
+    *,
+    module: str = "nas.search",
+    env: dict[str, str | None] | None = None,
+):
+    """Start `python -m <module> <argv>` as a forked process (in `cwd`, default this one's; `env` set in it, a
+    None value unset); its stdout and stderr go to `log`."""
+    where = None if cwd is None else str(cwd)
     proc = multiprocessing.get_context("fork").Process(
-        target=_cli_main, args=(argv, str(log), None if cwd is None else str(cwd)), daemon=True
+        target=_cli_main, args=(argv, str(log), where, module, env), daemon=True
     )
     proc.start()
     _STARTED.append(proc)
