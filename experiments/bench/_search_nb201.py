@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.bench.nb201 import BUDGETS, compose, curves, format_table, load_results, plot, summary
+from experiments.bench.nb201 import BUDGETS, compose, curves, load_results, report_sweep
 from nas.claims import claim
 from nas.identity import identity_key
 from nas.search.loop import run_search
@@ -142,11 +142,8 @@ def main(args: argparse.Namespace) -> int:
     )
     results = [r for r in results if r["seed"] in seeds]
     regret = curves(results, problems)
-    rows = summary(regret, [b for b in BUDGETS if b <= args.trials])
-    print(format_table(rows))
-    per_trial = sum(r["seconds"] for r in results) / max(1, sum(len(r["rows"]) for r in results))
-    print(f"\n{len(results)} runs, {per_trial * 1000:.0f} ms per trial (mean, whole search loop); this "
-          f"invocation {(time.perf_counter() - start) / 60:.1f} min")  # fmt: skip
-    (out / "summary.json").write_text(json.dumps(rows, indent=1))
-    print(f"figure: {plot(regret, args.figure or out / 'regret.png')}")
-    return 0
+    return report_sweep(
+        regret, [b for b in BUDGETS if b <= args.trials], seconds=sum(r["seconds"] for r in results),
+        evaluations=sum(len(r["rows"]) for r in results), runs=len(results), out=out, figure=args.figure,
+        start=start,
+    )  # fmt: skip

@@ -215,6 +215,28 @@ def plot(regret: Mapping[tuple, np.ndarray], path: Path) -> Path:
     return path
 
 
+def report_sweep(
+    regret: Mapping[tuple, np.ndarray],
+    budgets: Sequence[int],
+    *,
+    seconds: float,
+    evaluations: int,
+    runs: int,
+    out: Path,
+    figure: Path | None,
+    start: float,
+) -> int:
+    """A sweep's end (bench search --benchmark nb201 | surrogate): the table printed, the seconds per trial,
+    summary.json and the regret figure in `out`; 0."""
+    rows = summary(regret, budgets)
+    print(format_table(rows))
+    print(f"\n{runs} runs, {seconds / max(1, evaluations) * 1000:.0f} ms per trial (mean, whole search loop); "
+          f"this invocation {(time.perf_counter() - start) / 60:.1f} min")  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(rows, indent=1))
+    print(f"figure: {plot(regret, figure or out / 'regret.png')}")
+    return 0
+
+
 def load_results(path: Path) -> list[dict[str, Any]]:
     """The runs recorded in a results file (one JSON object per line)."""
     if not path.is_file():

@@ -32,7 +32,7 @@ from typing import Any
 
 import optuna
 
-from experiments.bench import _search_nb201
+from experiments.bench import _search_nb201, _search_surrogate
 from experiments.bench._common import compose, training_options
 from nas.pareto import hypervolume
 from nas.search.followups import run_baselines
@@ -51,15 +51,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="python -m experiments.bench search", description=__doc__.splitlines()[0]
     )
     p.add_argument(
-        "--benchmark", default="none", choices=["none", "nb201"], help="nb201: look results up, do not train"
+        "--benchmark", default="none", choices=["none", "nb201", "surrogate"],
+        help="nb201: look results up in NAS-Bench-201; surrogate: in --space's surrogate (nas.surrogate); "
+        "none: train",
+    )  # fmt: skip
+    p.add_argument(
+        "--trials", type=int, default=None, help="trial budget of every run (30; nb201: 200; surrogate: 100)"
     )
-    p.add_argument("--trials", type=int, default=None, help="trial budget of every run (30; nb201: 200)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per sampler (5; nb201: 30)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per sampler (5; nb201 and surrogate: 30)")
     p.add_argument(
         "--samplers",
         default=None,
         help=f"comma-separated; random is the reference ({','.join(SAMPLERS)}; nb201: "
-        f"{','.join(_search_nb201.SAMPLERS)})",
+        f"{','.join(_search_nb201.SAMPLERS)}; surrogate: {','.join(_search_surrogate.SAMPLERS)})",
     )
     p.add_argument("--fraction", type=float, default=0.05, help="share of the training split each trial uses")
     p.add_argument("--epochs", type=int, default=1, help="training epochs per trial")
@@ -70,11 +74,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     _search_nb201.options(p)
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides of conf/search.yaml (key=value)")
     args = p.parse_args(argv)
-    nb = args.benchmark == "nb201"
-    args.trials = args.trials or (200 if nb else 30)
-    args.seeds = args.seeds or (30 if nb else 5)
-    args.samplers = args.samplers or ",".join(_search_nb201.SAMPLERS if nb else SAMPLERS)
-    args.out = args.out or ("outputs/bench/search_nb201" if nb else "outputs/bench/search")
+    trials, seeds, samplers = {"nb201": (200, 30, _search_nb201.SAMPLERS),
+                               "surrogate": (100, 30, _search_surrogate.SAMPLERS)}.get(
+        args.benchmark, (30, 5, SAMPLERS))  # fmt: skip
+    args.trials = args.trials or trials
+    args.seeds = args.seeds or seeds
+    args.samplers = args.samplers or ",".join(samplers)
+    suffix = "" if args.benchmark == "none" else f"_{args.benchmark}"
+    args.out = args.out or f"outputs/bench/search{suffix}"
     if args.trials < 2 or args.seeds < 1 or not 0 < args.fraction <= 1 or args.epochs < 1:
         p.error("need --trials >= 2, --seeds >= 1, 0 < --fraction <= 1, --epochs >= 1")
     return args
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv or [])
     if args.benchmark == "nb201":
         return _search_nb201.main(args)
+    if args.benchmark == "surrogate":
+        return _search_surrogate.main(args)
     samplers = [s for s in args.samplers.split(",") if s]
     out = Path(args.out)
     start = time.perf_counter()

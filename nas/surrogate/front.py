@@ -305,6 +305,19 @@ def reference(runs: Sequence[Run], latency_bound: float | None) -> tuple[float, 
     return acc, float(lat)
 
 
+def box_hypervolume(
+    points: Sequence[tuple[float, float]], ref: tuple[float, float], ideal: tuple[float, float]
+) -> float:
+    """Hypervolume of (accuracy, latency) points as a fraction of the box between `ref` (worst) and `ideal` (best
+    accuracy, lowest latency); a point outside the box on the reference's side adds nothing."""
+    if not points:
+        return 0.0
+    p = np.asarray(points, float).reshape(-1, 2)
+    a = (p[:, 0] - ref[0]) / (ideal[0] - ref[0] or 1.0)
+    g = (ref[1] - p[:, 1]) / (ref[1] - ideal[1] or 1.0)
+    return hypervolume(np.column_stack((a, g)), ("maximize", "maximize"), (0.0, 0.0))
+
+
 def compare(runs: Sequence[Run], ref: tuple[float, float]) -> tuple[list[Point], list[float], float]:
     """(the union's front, each run's hypervolume as a fraction of the union's, the union's hypervolume), the
     hypervolume in the box between `ref` and the union's ideal point (best accuracy, lowest latency)."""
@@ -312,12 +325,21 @@ def compare(runs: Sequence[Run], ref: tuple[float, float]) -> tuple[list[Point],
     ideal = (max(p.accuracy for p in union), min(p.latency for p in union))
 
     def hv(points: Sequence[Point]) -> float:
-        a = [(p.accuracy - ref[0]) / (ideal[0] - ref[0] or 1.0) for p in points]
-        g = [(ref[1] - p.latency) / (ref[1] - ideal[1] or 1.0) for p in points]
-        return hypervolume(np.column_stack((a, g)), ("maximize", "maximize"), (0.0, 0.0))
+        return box_hypervolume([(q.accuracy, q.latency) for q in points], ref, ideal)
 
     total = hv(union)
     return union, [hv(r.front) / total if total > 0 else 1.0 for r in runs], total
+
+
+def regret_curve(doc: Mapping[str, Any], points: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Hypervolume regret 1 - HV / HV* after each of a search's evaluations (points: its (mean accuracy,
+    latency) in order), against the approximated true front of front file content `doc`, in its box: its
+    reference point and its front's ideal point. Negative where a search beat the approximation."""
+    front = [(float(p["accuracy"]), float(p["latency"])) for p in doc["front"]]
+    ref = (float(doc["reference"][0]), float(doc["reference"][1]))
+    ideal = (max(a for a, _ in front), min(g for _, g in front))
+    star = box_hypervolume(front, ref, ideal)
+    return np.array([1.0 - box_hypervolume(points[: k + 1], ref, ideal) / star for k in range(len(points))])
 
 
 def as_record(run: Run, share: float) -> dict[str, Any]:
