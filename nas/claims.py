@@ -3,8 +3,9 @@ docs/benchmarks.md, "Threads"): each run is claimed with an OS file lock while i
 
 The lock is released when its process ends, even by kill -9, so a stale lock never blocks a restart. Used by
 the run files the engine fills (nas.runfile: the fidelity calibration, the surrogate benchmark's data), the
-ablation cache (experiments.ablation.cache), the real-front benchmark (experiments.bench.fronts) and the
-NAS-Bench-201 search sweep (experiments.bench._search_nb201).
+ablation cache (experiments.ablation.cache), and through `claimed` (every free run first, then those another
+process holds) the real-front benchmark (experiments.bench.fronts) and the search sweeps over NAS-Bench-201 and
+a surrogate (experiments.bench._search_nb201, _search_surrogate).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class LockError(ValueError):
@@ -45,3 +49,20 @@ def claim(path: Path, *, wait: bool = False, where: str = "") -> Iterator[bool]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def claimed(
+    runs: Iterable[T], *, done: Callable[[], Container[T]], lock: Callable[[T], Path], where: str = ""
+) -> Iterator[T]:
+    """The runs of `runs` this process should do, each yielded while it holds the run's lock (`lock(run)`): first
+    every run no other process holds, then, waiting on each lock in turn, those another process was doing (done
+    here after all if that process died before finishing it). `done()` is asked again before each run (another
+    process may have finished it); what it holds is never yielded."""
+    runs = list(runs)
+    for wait in (False, True):
+        for run in runs:
+            if run in done():
+                continue
+            with claim(lock(run), wait=wait, where=where) as mine:
+                if mine and run not in done():
+                    yield run

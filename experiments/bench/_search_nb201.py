@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.bench.nb201 import BUDGETS, compose, curves, load_results, report_sweep
-from nas.claims import claim
+from nas.claims import claimed
 from nas.identity import identity_key
 from nas.search.loop import run_search
 from nas.tabular import nb201
@@ -74,23 +74,20 @@ def sweep(
     out.mkdir(parents=True, exist_ok=True)
     table = nb201.load()
     cells = [(s, d, seed) for seed in seeds for d in devices for s in samplers]
-    for wait in (False, True):  # first what no other process holds, then wait for the others' runs
-        for sampler, device, seed in cells:
-            if (sampler, device, seed) in done():
-                continue
-            lock = out / "locks" / f"{dataset}-n{n}-{sampler}-{device}-{seed}.lock"
-            with claim(lock, wait=wait, where="--out folder") as mine:
-                if not mine or (sampler, device, seed) in done():
-                    continue
-                cfg = compose(sampler, device, seed, dataset=dataset, n=n, out=out, extra=extra)
-                t0 = time.perf_counter()
-                rows, simulated = evaluated_rows(cfg, out / "studies" / cfg["study_name"], table)
-                secs = time.perf_counter() - t0
-                rec = {"sampler": sampler, "sampler_key": configs[sampler], "device": device, "seed": seed, "dataset": dataset,
-                       "seconds": round(secs, 2), "simulated_time_s": round(simulated, 1), "rows": rows}  # fmt: skip
-                with path.open("a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
-                log(f"{sampler} {device} seed {seed}: {secs:.1f} s ({secs / n * 1000:.0f} ms per trial)")
+
+    def lock(cell: tuple[str, str, int]) -> Path:
+        return out / "locks" / f"{dataset}-n{n}-{cell[0]}-{cell[1]}-{cell[2]}.lock"
+
+    for sampler, device, seed in claimed(cells, done=done, lock=lock, where="--out folder"):
+        cfg = compose(sampler, device, seed, dataset=dataset, n=n, out=out, extra=extra)
+        t0 = time.perf_counter()
+        rows, simulated = evaluated_rows(cfg, out / "studies" / cfg["study_name"], table)
+        secs = time.perf_counter() - t0
+        rec = {"sampler": sampler, "sampler_key": configs[sampler], "device": device, "seed": seed, "dataset": dataset,
+               "seconds": round(secs, 2), "simulated_time_s": round(simulated, 1), "rows": rows}  # fmt: skip
+        with path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        log(f"{sampler} {device} seed {seed}: {secs:.1f} s ({secs / n * 1000:.0f} ms per trial)")
     return [
         r
         for r in load_results(path)

@@ -30,7 +30,7 @@ import optuna
 
 from experiments.bench._search_nb201 import sampler_key
 from experiments.bench.nb201 import load_results, report_sweep
-from nas.claims import claim
+from nas.claims import claimed
 from nas.config import CONF_DIR, to_plain
 from nas.search.loop import run_search
 from nas.search.plan import SearchPlan
@@ -130,26 +130,20 @@ def sweep(
 
     out.mkdir(parents=True, exist_ok=True)
     cells = [(s, seed) for seed in seeds for s in samplers]
-    for wait in (False, True):  # first what no other process holds, then wait for the others' runs
-        for sampler, seed in cells:
-            if (sampler, seed) in done():
-                continue
-            with claim(
-                out / "locks" / f"{space}-n{n}-{sampler}-{seed}.lock", wait=wait, where="--out folder"
-            ) as mine:
-                if not mine or (sampler, seed) in done():
-                    continue
-                cfg = compose(sampler, seed, space=space, data=data, n=n, out=out, extra=extra)
-                t0 = time.perf_counter()
-                points = evaluated_points(cfg, out / "studies" / cfg["study_name"])
-                secs = time.perf_counter() - t0
-                rec = {"sampler": sampler, "sampler_key": configs[sampler], "seed": seed, "space": space,
-                       "seconds": round(secs, 2), "points": [list(p) for p in points]}  # fmt: skip
-                with path.open("a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
-                log(
-                    f"{sampler} seed {seed}: {secs:.1f} s ({secs / max(1, len(points)) * 1000:.0f} ms per trial)"
-                )
+
+    def lock(cell: tuple[str, int]) -> Path:
+        return out / "locks" / f"{space}-n{n}-{cell[0]}-{cell[1]}.lock"
+
+    for sampler, seed in claimed(cells, done=done, lock=lock, where="--out folder"):
+        cfg = compose(sampler, seed, space=space, data=data, n=n, out=out, extra=extra)
+        t0 = time.perf_counter()
+        points = evaluated_points(cfg, out / "studies" / cfg["study_name"])
+        secs = time.perf_counter() - t0
+        rec = {"sampler": sampler, "sampler_key": configs[sampler], "seed": seed, "space": space,
+               "seconds": round(secs, 2), "points": [list(p) for p in points]}  # fmt: skip
+        with path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        log(f"{sampler} seed {seed}: {secs:.1f} s ({secs / max(1, len(points)) * 1000:.0f} ms per trial)")
     return [
         r
         for r in load_results(path)

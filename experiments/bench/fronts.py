@@ -36,7 +36,7 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
 from nas import calibrate, runfile
-from nas.claims import claim
+from nas.claims import claimed
 from nas.config import CONF_DIR, to_plain
 from nas.pareto import hypervolume
 from nas.search.calibration import calibration_file
@@ -167,26 +167,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     doc.setdefault("runs", {})
     out = args.out / "reference"
-    todo = [
-        (m, r, runfile.run_key(ref_plan, r["spec"], "reference")) for m, fr in fronts.items() for r in fr
-    ]
-    # Two passes: first every run no other process holds; then, waiting on each lock in turn, the runs another
-    # process was training (trained here after all if that process died without recording it).
-    for wait in (False, True):
-        for m, r, key in todo:
-            if key in doc["runs"]:
-                continue
-            with claim(out / "locks" / f"{key}.lock", wait=wait) as mine:
-                doc["runs"].update(runfile.read_runs(path))
-                if not mine or key in doc["runs"]:
-                    continue
-                print(
-                    f"{m}: trial {r['trial']} at the reference fidelity ({(r['macs'] or 0) / 1e6:.1f} M MACs)",
-                    flush=True,
-                )
-                doc["runs"][key] = {"arch": None, "role": "reference", "seed": ref_plan.seed,
-                                    **runfile.train(ref_plan, r["spec"], out, key, test=True)}  # fmt: skip
-                runfile.merge_save(path, doc)
+    todo = [(m, r, runfile.run_key(ref_plan, r["spec"], "reference")) for m, fr in fronts.items() for r in fr]
+    first: dict[str, tuple[str, dict[str, Any]]] = {}  # an architecture on two fronts trains once
+    for m, r, key in todo:
+        first.setdefault(key, (m, r))
+
+    def done() -> dict[str, Any]:  # re-read: another process may have recorded runs
+        doc["runs"].update(runfile.read_runs(path))
+        return doc["runs"]
+
+    for key in claimed(first, done=done, lock=lambda key: out / "locks" / f"{key}.lock"):
+        m, r = first[key]
+        print(
+            f"{m}: trial {r['trial']} at the reference fidelity ({(r['macs'] or 0) / 1e6:.1f} M MACs)",
+            flush=True,
+        )
+        doc["runs"][key] = {"arch": None, "role": "reference", "seed": ref_plan.seed,
+                            **runfile.train(ref_plan, r["spec"], out, key, test=True)}  # fmt: skip
+        runfile.merge_save(path, doc)
     for _, r, key in todo:
         r["reference_accuracy"] = doc["runs"][key]["accuracy"]
     report(args, fronts)
