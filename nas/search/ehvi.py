@@ -122,12 +122,14 @@ class KnownLatencyEHVI(BaseSampler):
             )
         self.canonical, self.active = canonical, active
         self.cost_features, self.trend = tuple(cost_features), trend
+        # Per-point memos by kind ("latency", "counts", "cell"), keyed by a point's row; rows depend on the space's
+        # parameter names, so a change of those empties them all (`_per_point`).
+        self._memo_names: list[str] = []
+        self._memos: dict[str, dict[bytes, Any]] = {}
         self._known: Known | None = None
         self._costs: Costs | None = None
-        self.known, self.costs = known, costs  # (their setters empty the memo of priced points)
+        self.known, self.costs = known, costs  # (their setters empty their memos)
         self.distributions = dict(distributions or {})
-        self._view_names: list[str] = []
-        self._view_rows: dict[bytes, np.ndarray] = {}  # point -> its cell's row (`_views`)
         self.n_startup, self.startup, self.pool, self.priced = n_startup_trials, startup, pool, priced
         self.refit_every, self.latency_feature, self.denoise = refit_every, latency_feature, denoise
         self._rng = np.random.default_rng(seed)
@@ -140,7 +142,8 @@ class KnownLatencyEHVI(BaseSampler):
 
     @known.setter
     def known(self, value: Known | None) -> None:
-        self._known, self._priced_at = value, {}
+        self._known = value
+        self._memos.pop("latency", None)
 
     @property
     def costs(self) -> Costs | None:
@@ -149,7 +152,8 @@ class KnownLatencyEHVI(BaseSampler):
 
     @costs.setter
     def costs(self, value: Costs | None) -> None:
-        self._costs, self._counted = value, {}
+        self._costs = value
+        self._memos.pop("counts", None)
 
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
@@ -256,43 +260,43 @@ class KnownLatencyEHVI(BaseSampler):
         used = self.active(params)
         return used is not None and set(used) <= set(params)
 
-    def _memo(self, enc: Encoding) -> None:
-        """Empty the per-point memos when the space's parameters change (they are keyed by rows)."""
-        if self._view_names != enc.names:
-            self._view_names, self._view_rows, self._priced_at, self._counted = enc.names, {}, {}, {}
+    def _per_point(
+        self, enc: Encoding, kind: str, rows: np.ndarray, value: Callable[[dict[str, Any]], Any]
+    ) -> list[Any]:
+        """`value(params)` of points given as rows of the parameters they use, memoised per point and `kind`."""
+        if self._memo_names != enc.names:
+            self._memo_names, self._memos = enc.names, {}
+        memo, keys = self._memos.setdefault(kind, {}), [r.tobytes() for r in rows]
+        for key, r in zip(keys, rows, strict=True):
+            if key not in memo:
+                memo[key] = value(enc.params(r, used_only=True))
+        return [memo[k] for k in keys]
 
     def _latencies(self, enc: Encoding, rows: np.ndarray) -> np.ndarray:
         """`known` of points given as rows of the parameters they use (NaN: no point), memoised per point."""
-        self._memo(enc)
-        memo, keys = self._priced_at, [r.tobytes() for r in rows]
-        for key, r in zip(keys, rows, strict=True):
-            if key not in memo:
-                memo[key] = _finite(self.known(enc.params(r, used_only=True)))  # type: ignore[misc]
-        return np.array([memo[k] for k in keys], dtype=float).reshape(len(rows))
+        lats = self._per_point(enc, "latency", rows, lambda p: _finite(self.known(p)))  # type: ignore[misc]
+        return np.array(lats, dtype=float).reshape(len(rows))
 
     def _counts(self, enc: Encoding, rows: np.ndarray) -> np.ndarray:
         """(len rows, len cost_features) of `costs` of points given as rows of the parameters they use (NaN where
         unknown), memoised per point."""
-        self._memo(enc)
         if self.costs is None:
             return np.full((len(rows), len(self.cost_features)), np.nan)
-        memo, keys = self._counted, [r.tobytes() for r in rows]
-        for key, r in zip(keys, rows, strict=True):
-            if key not in memo:
-                c = self.costs(enc.params(r, used_only=True))
-                memo[key] = [_finite(None if c is None else c.get(f)) for f in self.cost_features]
-        return np.array([memo[k] for k in keys], dtype=float).reshape(len(rows), len(self.cost_features))
+
+        def count(params: dict[str, Any]) -> list[float]:
+            c = self.costs(params)  # type: ignore[misc]
+            return [_finite(None if c is None else c.get(f)) for f in self.cost_features]
+
+        counts = self._per_point(enc, "counts", rows, count)
+        return np.array(counts, dtype=float).reshape(len(rows), len(self.cost_features))
 
     def _cells(self, enc: Encoding, rows: np.ndarray) -> np.ndarray:
         """Rows of the cells points given as rows compute (with `canonical`; else the rows themselves)."""
         if self.canonical is None:
             return rows
-        self._memo(enc)
-        memo, keys = self._view_rows, [r.tobytes() for r in rows]
-        for key, r in zip(keys, rows, strict=True):
-            if key not in memo:
-                memo[key] = enc.rows([self.canonical(enc.params(r, used_only=True))])[0]
-        return np.array([memo[k] for k in keys], dtype=float).reshape(rows.shape)
+        canonical = self.canonical
+        cells = self._per_point(enc, "cell", rows, lambda p: enc.rows([canonical(p)])[0])
+        return np.array(cells, dtype=float).reshape(rows.shape)
 
     def _features(self, enc: Encoding, rows: np.ndarray, lats: np.ndarray) -> np.ndarray | None:
         """(len rows, k) known inputs of the model (positive values, the model takes their log) of points given
