@@ -34,18 +34,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"nas.calibrate.{_HOMES[name]}"), name)
 
 
-__all__ = [
-    "CEILING_SHARE",
-    "RHO_BAR",
-    "added_archs",
-    "calibrate",
-    "compose_plan",
-    "label",
-    "parse",
-    "parse_fidelity",
-    "pick_archs",
-    "seeded",
-    "spread_by",
-    "summarise",
-    "top_overlap",
-]
+__all__ = sorted(_HOMES)
